@@ -1,0 +1,172 @@
+/**
+ * The `replicator` command. Maps every ReplicatorError to one line on stderr
+ * and its exit code; anything else is a bug and prints its stack.
+ */
+import { Command, Option } from 'commander';
+import dotenv from 'dotenv';
+import pg from 'pg';
+import { installReplica } from '../apply/install-replica.js';
+import { installPrimary } from '../capture/install-primary.js';
+import { type Config, type ConfigOverrides, parseConfig } from '../config/parse-config.js';
+import { redactSecrets } from '../config/redact-url.js';
+import { classifyDatabaseError } from '../db/classify-error.js';
+import { connectionConfig } from '../db/connect.js';
+import { demoInstructions, startDemoServers } from '../embedded/start-demo-servers.js';
+import { ERROR_CODES, isReplicatorError, ReplicatorError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { startService } from '../service.js';
+import { printStatus } from './print-status.js';
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0  success
+  1  internal error (a bug: please report it with the output)
+${Object.entries(ERROR_CODES)
+  .map(([code, { exit }]) => `  ${exit}  ${code}`)
+  .join('\n')}`;
+
+function configFrom(options: Record<string, string | boolean | undefined>): Config {
+  const overrides: ConfigOverrides = {
+    primaryUrl: options.primaryUrl as string | undefined,
+    replicaUrl: options.replicaUrl as string | undefined,
+    pollInterval: options.pollInterval as string | undefined,
+    batchSize: options.batchSize as string | undefined,
+    httpHost: options.httpHost as string | undefined,
+    httpPort: options.httpPort as string | undefined,
+    logLevel: options.logLevel as string | undefined,
+    listen: options.listen === false ? 'false' : undefined,
+    retention: options.retention as string | undefined,
+    dataDir: options.dataDir as string | undefined,
+  };
+  return parseConfig(process.env, overrides);
+}
+
+async function withDatabase(url: string | undefined, role: 'primary' | 'replica', run: (c: pg.Client) => Promise<void>) {
+  if (!url) {
+    const name = role === 'primary' ? 'PRIMARY_DATABASE_URL' : 'REPLICA_DATABASE_URL';
+    throw new ReplicatorError(
+      'CONFIG_INVALID',
+      `${name}: is not set; set it (or pass --${role}-url) to say which database to install into`,
+    );
+  }
+  const client = new pg.Client(connectionConfig(url, role));
+  try {
+    await client.connect();
+    await run(client);
+  } catch (error) {
+    throw classifyDatabaseError(error, role, url);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+async function run(options: Record<string, string | boolean | undefined>): Promise<void> {
+  const config = configFrom(options);
+  const log = createLogger(config.logLevel);
+  let demo: Awaited<ReturnType<typeof startDemoServers>> | undefined;
+  let urls: { primaryUrl: string; replicaUrl: string };
+  if (config.primaryUrl && config.replicaUrl) {
+    urls = { primaryUrl: config.primaryUrl, replicaUrl: config.replicaUrl };
+  } else {
+    log.info(`no database URLs configured: starting two embedded PostgreSQL servers in ${config.dataDir}/`);
+    demo = await startDemoServers(config.dataDir);
+    urls = demo;
+  }
+  const service = await startService(config, urls, log).catch(async (error) => {
+    await demo?.stop();
+    throw error;
+  });
+  if (config.httpHost === '127.0.0.1' || config.httpHost === 'localhost' || config.httpHost === '::1') {
+    log.info(`the API listens on ${service.url} only (loopback); set HTTP_HOST to expose it`);
+  }
+  if (demo) process.stdout.write(demoInstructions(demo, service.url, config.dataDir));
+
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      log.info(`${signal} received: stopping`);
+      resolve();
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  });
+  await service.stop();
+  await demo?.stop();
+  log.info('stopped');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('replicator')
+    .description('Replicates PostgreSQL tables from a primary to a replica, commit-consistent and exactly once.')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .showHelpAfterError();
+
+  const dbOptions = (cmd: Command) =>
+    cmd
+      .option('--primary-url <url>', 'primary database URL (env PRIMARY_DATABASE_URL)')
+      .option('--replica-url <url>', 'replica database URL (env REPLICA_DATABASE_URL)');
+
+  dbOptions(program.command('run'))
+    .description('run the replicator and its HTTP API (embedded local servers when no URL is configured)')
+    .option('--poll-interval <duration>', 'fallback poll interval, e.g. 5s (env POLL_INTERVAL)')
+    .option('--batch-size <n>', 'changes read per round trip (env BATCH_SIZE)')
+    .option('--http-host <host>', 'API address (env HTTP_HOST, default 127.0.0.1)')
+    .option('--http-port <port>', 'API port (env HTTP_PORT, default 8080)')
+    .option('--log-level <level>', 'trace, debug, info, warn, error (env LOG_LEVEL)')
+    .option('--retention <duration>', 'keep acknowledged changes this long (env RETENTION, default 1h)')
+    .option('--data-dir <dir>', 'where embedded servers keep data (env DATA_DIR)')
+    .addOption(new Option('--no-listen', 'poll only; for transaction-mode poolers (env USE_LISTEN=false)'))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  replicator run\n  PRIMARY_DATABASE_URL=postgresql://... REPLICA_DATABASE_URL=postgresql://... replicator run --http-port 9090',
+    )
+    .action(run);
+
+  dbOptions(program.command('install-primary'))
+    .description('create users, user_changes and the capture triggers on the primary (PART 1 of db/init.sql; idempotent)')
+    .addHelpText('after', '\nExample:\n  replicator install-primary --primary-url postgresql://postgres@localhost:5432/app')
+    .action(async (options) => {
+      const config = configFrom(options);
+      await withDatabase(config.primaryUrl, 'primary', installPrimary);
+      process.stdout.write('primary: schema installed (users, user_changes, capture triggers)\n');
+    });
+
+  dbOptions(program.command('install-replica'))
+    .description('create users and replicator.position on the replica (PART 2 of db/init.sql; idempotent)')
+    .addHelpText('after', '\nExample:\n  replicator install-replica --replica-url postgresql://postgres@localhost:5433/app')
+    .action(async (options) => {
+      const config = configFrom(options);
+      await withDatabase(config.replicaUrl, 'replica', installReplica);
+      process.stdout.write('replica: schema installed (users, replicator.position)\n');
+    });
+
+  program
+    .command('status')
+    .description("print the running replicator's status")
+    .option('--url <url>', 'API address (default http://HTTP_HOST:HTTP_PORT)')
+    .option('--json', 'print the raw JSON')
+    .addHelpText('after', '\nExamples:\n  replicator status\n  replicator status --json --url http://127.0.0.1:9090')
+    .action(async (options: { url?: string; json?: boolean }) => {
+      const config = parseConfig(process.env);
+      const url = options.url ?? `http://${config.httpHost}:${config.httpPort}`;
+      process.exitCode = await printStatus(url, options.json === true);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  dotenv.config({ quiet: true });
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (isReplicatorError(error)) {
+      process.stderr.write(`error [${error.code}]: ${redactSecrets(error.message, [])}\n`);
+      process.exitCode = error.exitCode;
+      return;
+    }
+    process.stderr.write(
+      `internal error (please report): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Turns the environment (plus CLI overrides) into one validated Config.
+ * Pure: no I/O, so every rule here is unit-tested. A bad value becomes one
+ * ReplicatorError('CONFIG_INVALID') naming the variable and the fix.
+ */
+import { z } from 'zod';
+import { ReplicatorError } from '../errors.js';
+import { parseDuration } from './parse-duration.js';
+
+export interface Config {
+  /** Both set, or both undefined (then `run` starts embedded servers). */
+  primaryUrl: string | undefined;
+  replicaUrl: string | undefined;
+  pollIntervalMs: number;
+  batchSize: number;
+  httpHost: string;
+  httpPort: number;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  /** LISTEN for the capture trigger's NOTIFY; off behind a transaction-mode pooler. */
+  listen: boolean;
+  /** How long acknowledged changes stay in the change log before they are deleted. */
+  retentionMs: number;
+  /** Where the embedded default keeps its two servers' data. */
+  dataDir: string;
+}
+
+export type ConfigOverrides = Partial<Record<keyof typeof ENV_NAMES, string | undefined>>;
+
+/** Config field → environment variable. */
+export const ENV_NAMES = {
+  primaryUrl: 'PRIMARY_DATABASE_URL',
+  replicaUrl: 'REPLICA_DATABASE_URL',
+  pollInterval: 'POLL_INTERVAL',
+  batchSize: 'BATCH_SIZE',
+  httpHost: 'HTTP_HOST',
+  httpPort: 'HTTP_PORT',
+  logLevel: 'LOG_LEVEL',
+  listen: 'USE_LISTEN',
+  retention: 'RETENTION',
+  dataDir: 'DATA_DIR',
+} as const;
+
+const DEFAULTS = {
+  pollInterval: '5s',
+  batchSize: '5000',
+  httpHost: '127.0.0.1',
+  httpPort: '8080',
+  logLevel: 'info',
+  listen: 'true',
+  retention: '1h',
+  dataDir: '.replicator-data',
+};
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+function fail(variable: string, message: string): never {
+  throw new ReplicatorError('CONFIG_INVALID', `${variable}: ${message}`);
+}
+
+function postgresUrl(variable: string, value: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    fail(variable, 'is not a URL; expected postgresql://user:password@host:5432/dbname');
+  }
+  if (parsed.protocol !== 'postgresql:' && parsed.protocol !== 'postgres:') {
+    fail(variable, `has scheme "${parsed.protocol}"; expected postgresql://user:password@host:5432/dbname`);
+  }
+  if (!parsed.hostname) fail(variable, 'has no host; expected postgresql://user:password@host:5432/dbname');
+  const sslmode = parsed.searchParams.get('sslmode');
+  const modes = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
+  if (sslmode !== null && !modes.includes(sslmode)) {
+    fail(variable, `sslmode "${sslmode}" is not one of ${modes.join(', ')}`);
+  }
+  return value;
+}
+
+/**
+ * The Go demo's .env names (DATABASE_URL_HOST, ..._USER, ..._PASSWORD, ..._DBNAME and the
+ * DATABASE_URL_REPLICATOR_* set): accepted when the URLs are not set, with the demo's
+ * pooler port 6543 and sslmode=require, so moving from the demo needs no new .env.
+ */
+function demoUrl(env: NodeJS.ProcessEnv, prefix: string): string | undefined {
+  const host = env[`${prefix}_HOST`];
+  if (!host) return undefined;
+  const url = new URL('postgresql://localhost');
+  const [hostname, port] = host.split(':');
+  url.hostname = hostname ?? host;
+  url.port = port ?? '6543';
+  url.username = env[`${prefix}_USER`] ?? 'postgres';
+  url.password = env[`${prefix}_PASSWORD`] ?? '';
+  url.pathname = `/${env[`${prefix}_DBNAME`] ?? 'postgres'}`;
+  url.searchParams.set('sslmode', 'require');
+  return url.toString();
+}
+
+export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides = {}): Config {
+  const raw = (key: keyof typeof ENV_NAMES): string | undefined => {
+    const value = overrides[key] ?? env[ENV_NAMES[key]];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+  const withDefault = (key: keyof typeof DEFAULTS): string => raw(key) ?? DEFAULTS[key];
+
+  const primaryRaw = raw('primaryUrl') ?? demoUrl(env, 'DATABASE_URL');
+  const replicaRaw = raw('replicaUrl') ?? demoUrl(env, 'DATABASE_URL_REPLICATOR');
+  const primaryUrl = primaryRaw === undefined ? undefined : postgresUrl(ENV_NAMES.primaryUrl, primaryRaw);
+  const replicaUrl = replicaRaw === undefined ? undefined : postgresUrl(ENV_NAMES.replicaUrl, replicaRaw);
+  if ((primaryUrl === undefined) !== (replicaUrl === undefined)) {
+    const missing = primaryUrl === undefined ? ENV_NAMES.primaryUrl : ENV_NAMES.replicaUrl;
+    fail(missing, 'is not set; set both database URLs, or neither to run on embedded local servers');
+  }
+  if (primaryUrl !== undefined && primaryUrl === replicaUrl) {
+    fail(ENV_NAMES.replicaUrl, 'is the same database as PRIMARY_DATABASE_URL; point it at another database');
+  }
+
+  const duration = (key: 'pollInterval' | 'retention', min: number): number => {
+    const text = withDefault(key);
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      fail(ENV_NAMES[key], `"${text}" is not a duration; use seconds (5) or a unit (250ms, 5s, 2m, 1h)`);
+    }
+    if (ms < min) fail(ENV_NAMES[key], `"${text}" is too short; the minimum is ${min} ms`);
+    return ms;
+  };
+  const integer = (key: 'batchSize' | 'httpPort', min: number, max: number): number => {
+    const text = withDefault(key);
+    const result = z.coerce.number().int().min(min).max(max).safeParse(text);
+    if (!/^\d+$/.test(text) || !result.success) {
+      fail(ENV_NAMES[key], `"${text}" is not a whole number from ${min} to ${max}`);
+    }
+    return result.data;
+  };
+
+  const logLevel = withDefault('logLevel').toLowerCase();
+  const level = z.enum(LOG_LEVELS).safeParse(logLevel);
+  if (!level.success) fail(ENV_NAMES.logLevel, `"${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+
+  const listenText = withDefault('listen').toLowerCase();
+  const listen = z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off']).safeParse(listenText);
+  if (!listen.success) fail(ENV_NAMES.listen, `"${listenText}" is not true or false`);
+
+  const httpHost = withDefault('httpHost');
+  if (/\s|\//.test(httpHost)) fail(ENV_NAMES.httpHost, `"${httpHost}" is not a host name or IP address`);
+
+  return {
+    primaryUrl,
+    replicaUrl,
+    pollIntervalMs: duration('pollInterval', 10),
+    batchSize: integer('batchSize', 1, 1_000_000),
+    httpHost,
+    httpPort: integer('httpPort', 0, 65535),
+    logLevel: level.data,
+    listen: ['true', '1', 'yes', 'on'].includes(listen.data),
+    retentionMs: duration('retention', 0),
+    dataDir: withDefault('dataDir'),
+  };
+}

@@ -1,0 +1,36 @@
+/**
+ * Connection pools for the two roles. URLs follow libpq's sslmode meaning
+ * (require = encrypted, verify-full = encrypted and verified), so a URL that
+ * works with psql works here.
+ */
+import pg from 'pg';
+import { parse } from 'pg-connection-string';
+import { redactUrl } from '../config/redact-url.js';
+
+export type DatabaseRole = 'primary' | 'replica';
+
+export function connectionConfig(url: string, role: DatabaseRole): pg.ClientConfig {
+  const parsed = parse(url, { useLibpqCompat: true }) as unknown as pg.ClientConfig;
+  return {
+    ...parsed,
+    application_name: `pg-replicator (${role})`,
+    connectionTimeoutMillis: 5000,
+    keepAlive: true,
+  };
+}
+
+export function createPool(url: string, role: DatabaseRole, max = 2): pg.Pool {
+  const pool = new pg.Pool({ ...connectionConfig(url, role), max, idleTimeoutMillis: 30_000 });
+  // An idle connection that the server drops must not crash the process; the
+  // next query gets a fresh connection and the loop's retry covers the rest.
+  pool.on('error', () => {});
+  return pool;
+}
+
+export function createClient(url: string, role: DatabaseRole): pg.Client {
+  return new pg.Client(connectionConfig(url, role));
+}
+
+export function describeDatabase(url: string, role: DatabaseRole): string {
+  return `${role} database ${redactUrl(url)}`;
+}

@@ -1,0 +1,69 @@
+/**
+ * The zero-configuration default of `replicator run`: two embedded servers
+ * (primary and replica) under DATA_DIR, both schemas installed, and the exact
+ * commands to try the demo printed for the user.
+ */
+import path from 'node:path';
+import pg from 'pg';
+import { installReplica } from '../apply/install-replica.js';
+import { installPrimary } from '../capture/install-primary.js';
+import { type EmbeddedServer, startEmbeddedServer } from './embedded-server.js';
+
+export interface DemoServers {
+  primaryUrl: string;
+  replicaUrl: string;
+  stop(): Promise<void>;
+}
+
+async function install(url: string, run: (client: pg.Client) => Promise<void>): Promise<void> {
+  const client = new pg.Client(url);
+  await client.connect();
+  try {
+    await run(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function startDemoServers(dataDir: string): Promise<DemoServers> {
+  const servers: EmbeddedServer[] = [];
+  try {
+    servers.push(await startEmbeddedServer({ dataDir: path.join(dataDir, 'primary'), port: 54320 }));
+    servers.push(await startEmbeddedServer({ dataDir: path.join(dataDir, 'replica'), port: 54321 }));
+  } catch (error) {
+    await Promise.all(servers.map((s) => s.stop()));
+    throw error;
+  }
+  const [primary, replica] = servers as [EmbeddedServer, EmbeddedServer];
+  await install(primary.url(), (c) => installPrimary(c));
+  await install(replica.url(), (c) => installReplica(c));
+  return {
+    primaryUrl: primary.url(),
+    replicaUrl: replica.url(),
+    stop: async () => {
+      await Promise.all(servers.map((s) => s.stop()));
+    },
+  };
+}
+
+export function demoInstructions(servers: DemoServers, apiUrl: string, dataDir: string): string {
+  const p = `psql ${servers.primaryUrl}`;
+  const r = `psql ${servers.replicaUrl}`;
+  return [
+    '',
+    `Two local PostgreSQL servers are running (data in ${dataDir}/), with the demo schema installed.`,
+    'Try the demo in another terminal:',
+    '',
+    `  ${p} -c "INSERT INTO users (name, email) VALUES ('Alice Johnson', 'alice@example.com'), ('Bob Smith', 'bob@example.com'), ('Charlie Brown', 'charlie@example.com');"`,
+    `  ${p} -c "SELECT * FROM user_changes ORDER BY change_id;"`,
+    `  ${r} -c "SELECT * FROM users ORDER BY user_id;"`,
+    `  curl ${apiUrl}/status`,
+    `  ${p} -c "UPDATE users SET email = 'alice.j@example.com' WHERE name = 'Alice Johnson';"`,
+    `  ${p} -c "DELETE FROM users WHERE name = 'Charlie Brown';"`,
+    `  ${r} -c "SELECT * FROM users ORDER BY user_id;"`,
+    `  curl ${apiUrl}/health`,
+    '',
+    'Press Ctrl+C to stop. To use your own databases, set PRIMARY_DATABASE_URL and REPLICA_DATABASE_URL.',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,81 @@
+/**
+ * Checks both databases and the backlog every few seconds, independently of
+ * the loop, so /health and /status tell the truth even while the loop is
+ * stuck in a long batch or backing off.
+ */
+import type pg from 'pg';
+import { countBacklog } from '../source/count-backlog.js';
+import type { ReplicatedTable } from './replicated-table.js';
+import type { ReplicationStatus } from './replication-status.js';
+
+const CHECK_TIMEOUT_MS = 3000;
+
+async function reachable(pool: pg.Pool): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), CHECK_TIMEOUT_MS);
+  });
+  const check = pool.query('SELECT 1').then(
+    () => true,
+    () => false,
+  );
+  const result = await Promise.race([check, timeout]);
+  clearTimeout(timer);
+  return result;
+}
+
+export class HealthMonitor {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly primary: pg.Pool,
+    private readonly replica: pg.Pool,
+    private readonly tables: () => readonly ReplicatedTable[],
+    private readonly status: ReplicationStatus,
+    private readonly replicaSnapshot: () => string | null | undefined,
+    private readonly everyMs = 2000,
+  ) {}
+
+  start(): void {
+    const tick = () => {
+      this.running = this.check().finally(() => {
+        if (!this.stopped) this.timer = setTimeout(tick, this.everyMs);
+      });
+    };
+    tick();
+  }
+
+  async check(): Promise<void> {
+    const [primaryUp, replicaUp] = await Promise.all([reachable(this.primary), reachable(this.replica)]);
+    this.status.primaryReachable = primaryUp;
+    this.status.replicaReachable = replicaUp;
+    const snapshot = this.replicaSnapshot();
+    if (primaryUp && snapshot !== undefined) {
+      try {
+        let backlog = 0;
+        for (const table of this.tables()) backlog += await countBacklog(this.primary, table, snapshot);
+        this.status.backlog = backlog;
+      } catch {
+        // Reachability is already reported; a failed count keeps the last figure.
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+}
+
+/** The /health verdict: null when healthy, else the reason. */
+export function unhealthyReason(status: ReplicationStatus): string | null {
+  if (status.primaryReachable === false) return 'primary database unreachable';
+  if (status.replicaReachable === false) return 'replica database unreachable';
+  if (status.state === 'failing') return `replication failing: ${status.lastError ?? 'unknown error'}`;
+  if (status.state === 'stopped') return 'replication stopped';
+  if (status.primaryReachable === null || status.state === 'starting') return 'starting';
+  return null;
+}

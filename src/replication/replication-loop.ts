@@ -1,0 +1,167 @@
+/**
+ * The replication loop: read a batch → apply it and its position in one
+ * replica transaction → acknowledge on the primary → wait for a NOTIFY or the
+ * poll interval. Any failure is recorded, logged and retried with capped
+ * exponential backoff from the replica's stored position; nothing is skipped.
+ */
+import type { Logger } from 'pino';
+import type { ApplyMode } from '../apply/apply-changes.js';
+import { type ReplicaPosition, readPosition } from '../apply/replica-position.js';
+import { displayName } from '../db/quote.js';
+import { ReplicatorError } from '../errors.js';
+import { acknowledge } from '../source/acknowledge.js';
+import type { ChangeNotifications } from '../source/change-notifications.js';
+import { pruneChangeLog } from '../source/prune-change-log.js';
+import { prepareTables, type TableSpec } from './prepare-tables.js';
+import { type BatchContext, type PreparedTables, replicateBatch } from './replicate-batch.js';
+import type { ReplicationStatus } from './replication-status.js';
+
+export interface LoopOptions {
+  pollIntervalMs: number;
+  retentionMs: number;
+  /** How often acknowledged changes past the retention are deleted. */
+  pruneEveryMs?: number;
+}
+
+const BACKOFF_START_MS = 100;
+const BACKOFF_MAX_MS = 10_000;
+
+export class ReplicationLoop {
+  private stopping = false;
+  private position: ReplicaPosition | undefined;
+  private prepared: PreparedTables | undefined;
+  private sleeper: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
+  private done: Promise<void> | undefined;
+
+  constructor(
+    private readonly ctx: BatchContext,
+    private readonly specs: readonly TableSpec[],
+    private readonly notifications: ChangeNotifications | undefined,
+    private readonly status: ReplicationStatus,
+    private readonly log: Logger,
+    private readonly options: LoopOptions,
+  ) {}
+
+  start(): Promise<void> {
+    this.done ??= this.run();
+    return this.done;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.notifications?.wake();
+    if (this.sleeper) {
+      clearTimeout(this.sleeper.timer);
+      this.sleeper.resolve();
+    }
+    await this.done;
+    this.status.state = 'stopped';
+  }
+
+  /** The tables as last prepared (for the health monitor's backlog count). */
+  currentTables(): readonly import('./replicated-table.js').ReplicatedTable[] {
+    return this.prepared?.tables ?? [];
+  }
+
+  /** The position as last read or written; undefined until the loop has read it. */
+  currentPosition(): ReplicaPosition | undefined {
+    return this.position;
+  }
+
+  private async run(): Promise<void> {
+    let backoffMs = BACKOFF_START_MS;
+    let mode: ApplyMode = 'upsert';
+    let lastPrune = 0;
+    while (!this.stopping) {
+      try {
+        this.prepared ??= await prepareTables(this.ctx, this.specs, this.log);
+        const from = this.position ?? (await this.recover(this.prepared));
+        const batch = await replicateBatch(this.ctx, this.prepared, from, mode);
+        mode = 'upsert';
+        backoffMs = BACKOFF_START_MS;
+        if (batch) {
+          this.position = batch.position;
+          const lagMs = Math.max(0, Date.now() - batch.oldestCapturedAt);
+          this.status.recordBatch({
+            lastChangeId: batch.position.lastChangeId,
+            changes: batch.changes,
+            lagMs,
+            perTable: new Map([...batch.perTable].map(([t, n]) => [displayName(t.table), n])),
+          });
+          this.log.info(
+            { changes: batch.changes, ...batch.counts, last_change_id: batch.position.lastChangeId, lag_ms: Math.round(lagMs) },
+            `applied ${batch.changes} change(s): ${batch.counts.upserted} upserted, ${batch.counts.deleted} deleted`,
+          );
+          continue;
+        }
+        this.status.recordCaughtUp();
+        if (Date.now() - lastPrune >= (this.options.pruneEveryMs ?? 60_000)) {
+          lastPrune = Date.now();
+          await this.prune();
+        }
+        await (this.notifications
+          ? this.notifications.wait(this.options.pollIntervalMs)
+          : this.sleep(this.options.pollIntervalMs));
+      } catch (error) {
+        if (this.stopping) break;
+        if (mode === 'upsert' && (error as ReplicatorError).sqlState === '23505') {
+          // A unique value moved between rows inside one primary transaction:
+          // apply this batch again, deleting before inserting.
+          this.log.info('unique value moved between rows in this batch; re-applying it with delete-then-insert');
+          mode = 'replace';
+          continue;
+        }
+        mode = 'upsert';
+        // Start over from what the replica says it holds; re-read both catalogs
+        // if the schema may be why it failed.
+        this.position = undefined;
+        const code = error instanceof ReplicatorError ? error.code : 'INTERNAL';
+        const message = error instanceof Error ? error.message : String(error);
+        if (code !== 'DATABASE_UNREACHABLE') this.prepared = undefined;
+        this.status.recordError(code, message);
+        this.log.error({ code, retry_in_ms: backoffMs }, message);
+        this.log.debug({ err: (error as Error).cause ?? error }, 'cause of the error above');
+        await this.sleep(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS);
+      }
+    }
+  }
+
+  /**
+   * After a start or a failure: trust only what the replica says it holds, and
+   * acknowledge on the primary whatever that covers (a crash can land between
+   * the replica commit and the acknowledgment).
+   */
+  private async recover(prepared: PreparedTables): Promise<ReplicaPosition> {
+    const position = await readPosition(this.ctx.replica).catch((e) => Promise.reject(this.ctx.classify(e, 'replica')));
+    if (position.snapshot !== null) {
+      for (const table of prepared.tables) {
+        const n = await acknowledge(this.ctx.primary, table, position.snapshot).catch((e) =>
+          Promise.reject(this.ctx.classify(e, 'primary')),
+        );
+        if (n > 0)
+          this.log.info({ table: displayName(table.table), changes: n }, 'acknowledged changes the replica already held');
+      }
+    }
+    if (this.status.lastChangeId === '0') this.status.lastChangeId = position.lastChangeId;
+    this.position = position;
+    return position;
+  }
+
+  private async prune(): Promise<void> {
+    for (const table of this.prepared?.tables ?? []) {
+      const n = await pruneChangeLog(this.ctx.primary, table, this.options.retentionMs);
+      if (n > 0) this.log.debug({ table: displayName(table.table), deleted: n }, 'pruned acknowledged changes');
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.sleeper = undefined;
+        resolve();
+      }, ms);
+      this.sleeper = { timer, resolve };
+    });
+  }
+}

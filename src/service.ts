@@ -1,0 +1,117 @@
+/**
+ * Wires the pipeline together for `replicator run`: two pools, the LISTEN
+ * connection, the loop, the health monitor and the HTTP API.
+ */
+import type { FastifyInstance } from 'fastify';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { createApi } from './api/create-api.js';
+import type { Config } from './config/parse-config.js';
+import { redactSecrets, redactUrl } from './config/redact-url.js';
+import { classifyDatabaseError } from './db/classify-error.js';
+import { createPool } from './db/connect.js';
+import { ReplicatorError } from './errors.js';
+import { HealthMonitor } from './replication/health-monitor.js';
+import { DEMO_TABLES, type TableSpec } from './replication/prepare-tables.js';
+import { ReplicationLoop } from './replication/replication-loop.js';
+import { ReplicationStatus } from './replication/replication-status.js';
+import { ChangeNotifications } from './source/change-notifications.js';
+
+export interface Service {
+  status: ReplicationStatus;
+  /** The API's address, e.g. http://127.0.0.1:8080 */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export interface ServiceUrls {
+  primaryUrl: string;
+  replicaUrl: string;
+}
+
+function passwordsOf(urls: ServiceUrls): string[] {
+  return [urls.primaryUrl, urls.replicaUrl].flatMap((u) => {
+    try {
+      const p = new URL(u).password;
+      return p ? [p, decodeURIComponent(p)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+export async function startService(
+  config: Config,
+  urls: ServiceUrls,
+  log: Logger,
+  tables: readonly TableSpec[] = DEMO_TABLES,
+): Promise<Service> {
+  const primary: pg.Pool = createPool(urls.primaryUrl, 'primary', 3);
+  const replica: pg.Pool = createPool(urls.replicaUrl, 'replica', 2);
+  const secrets = passwordsOf(urls);
+  const classify = (error: unknown, role: 'primary' | 'replica') => {
+    const classified = classifyDatabaseError(error, role, role === 'primary' ? urls.primaryUrl : urls.replicaUrl);
+    classified.message = redactSecrets(classified.message, secrets);
+    return classified;
+  };
+
+  const status = new ReplicationStatus();
+  const notifications = config.listen ? new ChangeNotifications(urls.primaryUrl, log) : undefined;
+  const loop = new ReplicationLoop(
+    { primary, replica, chunkSize: config.batchSize, classify },
+    tables,
+    notifications,
+    status,
+    log,
+    {
+      pollIntervalMs: config.pollIntervalMs,
+      retentionMs: config.retentionMs,
+    },
+  );
+  const monitor = new HealthMonitor(
+    primary,
+    replica,
+    () => loop.currentTables(),
+    status,
+    () => loop.currentPosition()?.snapshot,
+  );
+
+  const api: FastifyInstance = createApi(status);
+  try {
+    await api.listen({ host: config.httpHost, port: config.httpPort });
+  } catch (error) {
+    await Promise.all([primary.end(), replica.end()]);
+    const code = (error as { code?: string }).code;
+    throw new ReplicatorError(
+      code === 'EADDRINUSE' ? 'PORT_IN_USE' : 'CONFIG_INVALID',
+      code === 'EADDRINUSE'
+        ? `HTTP_PORT: port ${config.httpPort} on ${config.httpHost} is already in use; stop the other process or set HTTP_PORT to a free port`
+        : `HTTP_HOST: cannot listen on ${config.httpHost}:${config.httpPort} (${(error as Error).message})`,
+    );
+  }
+  const address = api.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.httpPort;
+  const url = `http://${config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost}:${port}`;
+
+  log.info(
+    { primary: redactUrl(urls.primaryUrl), replica: redactUrl(urls.replicaUrl), api: url, listen: config.listen },
+    `replicating ${tables.map((t) => t.table.name).join(', ')} from ${redactUrl(urls.primaryUrl)} to ${redactUrl(urls.replicaUrl)}; API on ${url}`,
+  );
+  if (!config.listen) log.info(`LISTEN is off: polling every ${config.pollIntervalMs} ms`);
+
+  notifications?.start();
+  monitor.start();
+  void loop.start();
+
+  return {
+    status,
+    url,
+    async stop() {
+      await loop.stop();
+      await monitor.stop();
+      await notifications?.stop();
+      await api.close();
+      await Promise.all([primary.end(), replica.end()]);
+    },
+  };
+}

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseConfig } from '../../src/config/parse-config.js';
+import { parseDuration } from '../../src/config/parse-duration.js';
+import { redactUrl } from '../../src/config/redact-url.js';
+import { ReplicatorError } from '../../src/errors.js';
+
+const urls = { PRIMARY_DATABASE_URL: 'postgresql://u:pw@h1:5432/a', REPLICA_DATABASE_URL: 'postgresql://u:pw@h2:5432/b' };
+
+function configError(env: NodeJS.ProcessEnv): ReplicatorError {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    assert.ok(error instanceof ReplicatorError);
+    assert.equal(error.code, 'CONFIG_INVALID');
+    assert.equal(error.exitCode, 2);
+    return error;
+  }
+  assert.fail('expected a configuration error');
+}
+
+describe('parseConfig', () => {
+  it('has the demo defaults: 5 s poll, 127.0.0.1:8080, LISTEN on', () => {
+    const c = parseConfig({});
+    assert.equal(c.pollIntervalMs, 5000);
+    assert.equal(c.httpHost, '127.0.0.1');
+    assert.equal(c.httpPort, 8080);
+    assert.equal(c.listen, true);
+    assert.equal(c.primaryUrl, undefined);
+  });
+
+  it('reads every variable, and CLI overrides win', () => {
+    const c = parseConfig(
+      {
+        ...urls,
+        POLL_INTERVAL: '250ms',
+        BATCH_SIZE: '100',
+        HTTP_PORT: '9090',
+        LOG_LEVEL: 'DEBUG',
+        USE_LISTEN: 'false',
+        RETENTION: '2m',
+      },
+      { httpPort: '9191' },
+    );
+    assert.equal(c.pollIntervalMs, 250);
+    assert.equal(c.batchSize, 100);
+    assert.equal(c.httpPort, 9191);
+    assert.equal(c.logLevel, 'debug');
+    assert.equal(c.listen, false);
+    assert.equal(c.retentionMs, 120_000);
+  });
+
+  it('names the variable and the fix for each bad value', () => {
+    assert.match(configError({ POLL_INTERVAL: 'soon' }).message, /^POLL_INTERVAL: "soon" is not a duration/);
+    assert.match(configError({ BATCH_SIZE: '0' }).message, /^BATCH_SIZE: "0" is not a whole number from 1/);
+    assert.match(configError({ BATCH_SIZE: '12abc' }).message, /^BATCH_SIZE:/);
+    assert.match(configError({ HTTP_PORT: '70000' }).message, /^HTTP_PORT: "70000" is not a whole number from 0 to 65535/);
+    assert.match(configError({ LOG_LEVEL: 'loud' }).message, /^LOG_LEVEL: "loud" is not one of/);
+    assert.match(configError({ USE_LISTEN: 'maybe' }).message, /^USE_LISTEN:/);
+    assert.match(
+      configError({ ...urls, PRIMARY_DATABASE_URL: 'mysql://x@h/db' }).message,
+      /^PRIMARY_DATABASE_URL: has scheme "mysql:"/,
+    );
+    assert.match(configError({ ...urls, REPLICA_DATABASE_URL: 'not a url' }).message, /^REPLICA_DATABASE_URL: is not a URL/);
+    assert.match(configError({ PRIMARY_DATABASE_URL: urls.PRIMARY_DATABASE_URL }).message, /^REPLICA_DATABASE_URL: is not set/);
+    assert.match(
+      configError({ ...urls, PRIMARY_DATABASE_URL: `${urls.PRIMARY_DATABASE_URL}?sslmode=bogus` }).message,
+      /sslmode "bogus"/,
+    );
+  });
+
+  it('never puts a password in an error message', () => {
+    const error = configError({ ...urls, REPLICA_DATABASE_URL: urls.PRIMARY_DATABASE_URL });
+    assert.doesNotMatch(error.message, /pw/);
+  });
+
+  it("accepts the Go demo's .env names, with its pooler port and sslmode=require", () => {
+    const c = parseConfig({
+      DATABASE_URL_HOST: 'db.example.com',
+      DATABASE_URL_USER: 'postgres.abc',
+      DATABASE_URL_PASSWORD: 'p@ss/word',
+      DATABASE_URL_DBNAME: 'postgres',
+      DATABASE_URL_REPLICATOR_HOST: 'replica.example.com',
+      DATABASE_URL_REPLICATOR_USER: 'postgres.def',
+      DATABASE_URL_REPLICATOR_PASSWORD: 'x',
+      DATABASE_URL_REPLICATOR_DBNAME: 'postgres',
+    });
+    const primary = new URL(c.primaryUrl as string);
+    assert.equal(primary.hostname, 'db.example.com');
+    assert.equal(primary.port, '6543');
+    assert.equal(decodeURIComponent(primary.password), 'p@ss/word');
+    assert.equal(primary.searchParams.get('sslmode'), 'require');
+    assert.equal(new URL(c.replicaUrl as string).hostname, 'replica.example.com');
+  });
+});
+
+describe('parseDuration', () => {
+  it('reads units and bare seconds', () => {
+    assert.equal(parseDuration('5'), 5000);
+    assert.equal(parseDuration('1.5s'), 1500);
+    assert.equal(parseDuration('20ms'), 20);
+    assert.equal(parseDuration('1h'), 3_600_000);
+    assert.equal(parseDuration('-1s'), undefined);
+    assert.equal(parseDuration('5 parsecs'), undefined);
+  });
+});
+
+describe('redactUrl', () => {
+  it('hides the password and keeps the rest', () => {
+    assert.equal(redactUrl('postgresql://u:secret@h:5432/db?sslmode=require'), 'postgresql://u:*****@h:5432/db?sslmode=require');
+    assert.equal(redactUrl('postgresql://h/db?password=secret'), 'postgresql://h/db?password=*****');
+  });
+});
