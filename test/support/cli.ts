@@ -1,0 +1,82 @@
+/** Runs the real `replicator` command as a child process, as a user would. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../../src/embedded/embedded-server.js';
+import { waitFor } from './servers.js';
+
+const BIN = fileURLToPath(new URL('../../bin/replicator.js', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Environment for a child: nothing inherited that could point it at another database. */
+export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const { PATH, HOME, TMPDIR } = process.env;
+  return { PATH, HOME, TMPDIR, ...env };
+}
+
+export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export interface RunningReplicator {
+  child: ChildProcess;
+  apiUrl: string;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  status: () => Promise<Record<string, unknown>>;
+  stop: () => Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export async function startReplicator(env: Record<string, string>): Promise<RunningReplicator> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [BIN, 'run'], {
+    env: childEnv({ HTTP_PORT: String(port), LOG_LEVEL: 'info', ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d) => {
+    output += d;
+  });
+  child.stderr?.on('data', (d) => {
+    output += d;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  let hasExited = false;
+  void exited.then(() => {
+    hasExited = true;
+  });
+  const apiUrl = `http://127.0.0.1:${port}`;
+  const status = async () => (await (await fetch(`${apiUrl}/status`)).json()) as Record<string, unknown>;
+  await waitFor(`replicator API on ${apiUrl} (output so far: ${output})`, async () => {
+    if (hasExited) throw new Error(`replicator exited early: ${output}`);
+    return (await fetch(`${apiUrl}/status`)).ok;
+  });
+  return {
+    child,
+    apiUrl,
+    output: () => output,
+    exited,
+    status,
+    stop: async () => {
+      if (!hasExited) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
