@@ -66,6 +66,7 @@ export async function startService(
     {
       pollIntervalMs: config.pollIntervalMs,
       retentionMs: config.retentionMs,
+      pruneIntervalMs: config.pruneIntervalMs,
     },
   );
   const monitor = new HealthMonitor(

@@ -20,6 +20,8 @@ export interface Config {
   listen: boolean;
   /** How long acknowledged changes stay in the change log before they are deleted. */
   retentionMs: number;
+  /** How often acknowledged changes past the retention are looked for and deleted. */
+  pruneIntervalMs: number;
   /** Where the embedded default keeps its two servers' data. */
   dataDir: string;
 }
@@ -37,6 +39,7 @@ export const ENV_NAMES = {
   logLevel: 'LOG_LEVEL',
   listen: 'USE_LISTEN',
   retention: 'RETENTION',
+  pruneInterval: 'PRUNE_INTERVAL',
   dataDir: 'DATA_DIR',
 } as const;
 
@@ -48,6 +51,7 @@ const DEFAULTS = {
   logLevel: 'info',
   listen: 'true',
   retention: '1h',
+  pruneInterval: '1m',
   dataDir: '.replicator-data',
 };
 
@@ -114,7 +118,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
     fail(ENV_NAMES.replicaUrl, 'is the same database as PRIMARY_DATABASE_URL; point it at another database');
   }
 
-  const duration = (key: 'pollInterval' | 'retention', min: number): number => {
+  const duration = (key: 'pollInterval' | 'retention' | 'pruneInterval', min: number): number => {
     const text = withDefault(key);
     const ms = parseDuration(text);
     if (ms === undefined) {
@@ -153,6 +157,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
     logLevel: level.data,
     listen: ['true', '1', 'yes', 'on'].includes(listen.data),
     retentionMs: duration('retention', 0),
+    pruneIntervalMs: duration('pruneInterval', 100),
     dataDir: withDefault('dataDir'),
   };
 }

@@ -13,14 +13,14 @@ import { acknowledge } from '../source/acknowledge.js';
 import type { ChangeNotifications } from '../source/change-notifications.js';
 import { pruneChangeLog } from '../source/prune-change-log.js';
 import { prepareTables, type TableSpec } from './prepare-tables.js';
-import { type BatchContext, type PreparedTables, replicateBatch } from './replicate-batch.js';
+import { type BatchContext, type BatchResult, type PreparedTables, replicateBatch } from './replicate-batch.js';
 import type { ReplicationStatus } from './replication-status.js';
 
 export interface LoopOptions {
   pollIntervalMs: number;
   retentionMs: number;
   /** How often acknowledged changes past the retention are deleted. */
-  pruneEveryMs?: number;
+  pruneIntervalMs: number;
 }
 
 const BACKOFF_START_MS = 100;
@@ -79,29 +79,14 @@ export class ReplicationLoop {
         const batch = await replicateBatch(this.ctx, this.prepared, from, mode);
         mode = 'upsert';
         backoffMs = BACKOFF_START_MS;
-        if (batch) {
-          this.position = batch.position;
-          const lagMs = Math.max(0, Date.now() - batch.oldestCapturedAt);
-          this.status.recordBatch({
-            lastChangeId: batch.position.lastChangeId,
-            changes: batch.changes,
-            lagMs,
-            perTable: new Map([...batch.perTable].map(([t, n]) => [displayName(t.table), n])),
-          });
-          this.log.info(
-            { changes: batch.changes, ...batch.counts, last_change_id: batch.position.lastChangeId, lag_ms: Math.round(lagMs) },
-            `applied ${batch.changes} change(s): ${batch.counts.upserted} upserted, ${batch.counts.deleted} deleted`,
-          );
-          continue;
-        }
-        this.status.recordCaughtUp();
-        if (Date.now() - lastPrune >= (this.options.pruneEveryMs ?? 60_000)) {
+        if (batch) this.recordBatch(batch);
+        else this.status.recordCaughtUp();
+        if (Date.now() - lastPrune >= this.options.pruneIntervalMs) {
           lastPrune = Date.now();
           await this.prune();
         }
-        await (this.notifications
-          ? this.notifications.wait(this.options.pollIntervalMs)
-          : this.sleep(this.options.pollIntervalMs));
+        // More may be waiting after a batch; when caught up, sleep until a NOTIFY or the poll.
+        if (!batch) await (this.notifications?.wait(this.options.pollIntervalMs) ?? this.sleep(this.options.pollIntervalMs));
       } catch (error) {
         if (this.stopping) break;
         if (mode === 'upsert' && (error as ReplicatorError).sqlState === '23505') {
@@ -125,6 +110,21 @@ export class ReplicationLoop {
         backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS);
       }
     }
+  }
+
+  private recordBatch(batch: BatchResult): void {
+    this.position = batch.position;
+    const lagMs = Math.max(0, Date.now() - batch.oldestCapturedAt);
+    this.status.recordBatch({
+      lastChangeId: batch.position.lastChangeId,
+      changes: batch.changes,
+      lagMs,
+      perTable: new Map([...batch.perTable].map(([t, n]) => [displayName(t.table), n])),
+    });
+    this.log.info(
+      { changes: batch.changes, ...batch.counts, last_change_id: batch.position.lastChangeId, lag_ms: Math.round(lagMs) },
+      `applied ${batch.changes} change(s): ${batch.counts.upserted} upserted, ${batch.counts.deleted} deleted`,
+    );
   }
 
   /**
