@@ -1,0 +1,112 @@
+/**
+ * `npm run bench`: pg-replicator against PostgreSQL's native logical
+ * replication on the same two embedded servers, workload by workload, then
+ * one comparison table. The full run refreshes BENCHMARKS.md and writes the
+ * raw figures to bench/results/; `--quick` is the cut-down smoke test CI runs
+ * (exit 0 whatever the timings, non-zero only when replication fails or the
+ * copies differ) and writes nothing.
+ *
+ *   npm run bench [-- --quick] [-- --only bulk,lag] [-- --cpu-prof <dir>]
+ */
+import { parseArgs } from 'node:util';
+import { updateBenchmarksMd } from './benchmarks-md.js';
+import { BenchFailure, now, withTimeout } from './measure.js';
+import { buildRows, renderText } from './report.js';
+import { type BenchResults, describeEnvironment, type Workloads, writeResults } from './results.js';
+import { type BenchServers, startBenchServers } from './servers.js';
+import { FULL, QUICK } from './sizes.js';
+import type { BenchContext } from './workload.js';
+import { runBulk } from './workloads/bulk.js';
+import { runCaptureCost } from './workloads/capture-cost.js';
+import { runDelete, runOltp, runUpdate } from './workloads/closed-loop.js';
+import { runLag, runSeedLag } from './workloads/lag.js';
+import { runMemory } from './workloads/memory.js';
+
+const WORKLOADS = [
+  'bulk',
+  'oltp',
+  'update',
+  'delete',
+  'lag',
+  'capture',
+  'memory',
+  'seed',
+] as const satisfies readonly (keyof Workloads)[];
+
+function parseOptions() {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      'cpu-prof': { type: 'string' },
+    },
+  });
+  const only = values.only?.split(',').map((s) => s.trim());
+  const unknown = only?.filter((name) => !(WORKLOADS as readonly string[]).includes(name)) ?? [];
+  if (unknown.length > 0)
+    throw new BenchFailure(`--only: unknown workload ${unknown.join(', ')}; choose from ${WORKLOADS.join(', ')}`);
+  return { quick: values.quick, only, cpuProfDir: values['cpu-prof'] };
+}
+
+async function runWorkloads(
+  ctx: BenchContext,
+  selected: ReadonlySet<string>,
+  cpuProfDir: string | undefined,
+): Promise<Partial<Workloads>> {
+  const w: Partial<Workloads> = {};
+  // Each workload's own waits are bounded by the timeout; this bounds the
+  // whole workload too (both methods, set-up included).
+  const bound = <T>(name: string, work: () => Promise<T>) => withTimeout(work(), ctx.sizes.timeoutMs * 3, name);
+  if (selected.has('bulk')) w.bulk = await bound('bulk', () => runBulk(ctx));
+  if (selected.has('oltp')) w.oltp = await bound('oltp', () => runOltp(ctx));
+  if (selected.has('update')) w.update = await bound('update', () => runUpdate(ctx));
+  if (selected.has('delete')) w.delete = await bound('delete', () => runDelete(ctx));
+  if (selected.has('lag')) w.lag = await bound('lag', () => runLag(ctx));
+  if (selected.has('capture')) w.capture = await bound('capture', () => runCaptureCost(ctx));
+  const profile = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
+  if (selected.has('memory')) w.memory = await bound('memory', () => runMemory(ctx, profile));
+  if (selected.has('seed')) w.seed = await bound('seed', () => runSeedLag(ctx));
+  return w;
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions();
+  const sizes = options.quick ? QUICK : FULL;
+  const started = now();
+  const progress = (line: string) => process.stderr.write(`[${((now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
+  progress(`starting two PostgreSQL servers (${options.quick ? 'quick' : 'full'} run)...`);
+  let servers: BenchServers | undefined;
+  try {
+    servers = await withTimeout(startBenchServers(), sizes.timeoutMs, 'starting the servers');
+    const ctx: BenchContext = { servers, sizes, progress };
+    const workloads = await runWorkloads(ctx, new Set(options.only ?? WORKLOADS), options.cpuProfDir);
+    const results: BenchResults = {
+      ...describeEnvironment(servers.postgresVersion),
+      quick: options.quick,
+      sizes,
+      nativeSubscription: ctx.nativeSubscription,
+      workloads,
+      totalSeconds: (now() - started) / 1000,
+    };
+    const rows = buildRows(results);
+    process.stdout.write(`\n${renderText(rows)}\n\n`);
+    // Only a complete full run is a result worth keeping.
+    if (!options.quick && !options.only) {
+      const file = writeResults(results);
+      const md = updateBenchmarksMd(results, rows, file);
+      progress(`wrote ${file} and refreshed ${md}`);
+    }
+    progress('done; all replicas matched their primaries');
+    return 0;
+  } catch (error) {
+    process.stderr.write(
+      `\nbench failed: ${error instanceof BenchFailure ? error.message : ((error as Error).stack ?? String(error))}\n`,
+    );
+    return 1;
+  } finally {
+    await servers?.stop().catch(() => {});
+  }
+}
+
+// Exit explicitly: a failed run may leave a timed-out query or timer behind.
+process.exit(await main());

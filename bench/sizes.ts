@@ -1,0 +1,56 @@
+/**
+ * How much work each workload does: the full run (the figures in
+ * BENCHMARKS.md) and the cut-down --quick run that CI uses as a smoke test.
+ */
+export interface Sizes {
+  bulkRows: number;
+  oltpTransactions: number;
+  updateTransactions: number;
+  deleteTransactions: number;
+  lagRate: number;
+  lagSeconds: number;
+  captureBulkRows: number;
+  captureSingleRows: number;
+  /** Each capture-cost timing is repeated and the median kept: single timings on a busy 2-core machine wander. */
+  captureRepeats: number;
+  memoryBulkRows: number;
+  seedRate: number;
+  seedSeconds: number;
+  seedPollInterval: string;
+  /** Per workload and method: longer means something is broken, not slow. */
+  timeoutMs: number;
+}
+
+export const FULL: Sizes = {
+  bulkRows: 200_000,
+  oltpTransactions: 20_000,
+  updateTransactions: 50_000,
+  deleteTransactions: 50_000,
+  lagRate: 1000,
+  lagSeconds: 20,
+  captureBulkRows: 200_000,
+  captureSingleRows: 20_000,
+  captureRepeats: 3,
+  memoryBulkRows: 200_000,
+  seedRate: 50,
+  seedSeconds: 5,
+  seedPollInterval: '5s',
+  timeoutMs: 120_000,
+};
+
+export const QUICK: Sizes = {
+  bulkRows: 20_000,
+  oltpTransactions: 2_000,
+  updateTransactions: 2_000,
+  deleteTransactions: 2_000,
+  lagRate: 1000,
+  lagSeconds: 3,
+  captureBulkRows: 20_000,
+  captureSingleRows: 2_000,
+  captureRepeats: 1,
+  memoryBulkRows: 20_000,
+  seedRate: 50,
+  seedSeconds: 2,
+  seedPollInterval: '5s',
+  timeoutMs: 60_000,
+};
