@@ -1,0 +1,56 @@
+/**
+ * The zero-configuration path of the README: `replicator run` with no
+ * database configured starts two embedded servers and prints commands that
+ * work as printed (run here through the shell and psql, as a user would).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { type RunningReplicator, startReplicator } from '../support/cli.js';
+import { waitFor } from '../support/servers.js';
+
+const sh = promisify(execFile);
+
+describe('embedded default', () => {
+  let dataDir: string;
+  let replicator: RunningReplicator;
+
+  before(async () => {
+    dataDir = mkdtempSync(path.join(tmpdir(), 'pg-replicator-demo-'));
+    chmodSync(dataDir, 0o755);
+    replicator = await startReplicator({ DATA_DIR: dataDir });
+  });
+  after(async () => {
+    await replicator.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('prints demo commands that work as printed', async () => {
+    const printed = await waitFor('the printed instructions', async () =>
+      replicator.output().includes('Press Ctrl+C') ? replicator.output() : undefined,
+    );
+    const commands = printed
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith('psql ') || l.startsWith('curl '));
+    assert.ok(commands.length >= 8, printed);
+    const run = async (command: string) => (await sh('bash', ['-c', command])).stdout;
+
+    const [insert, , selectReplica] = commands;
+    assert.match(insert ?? '', /INSERT INTO users/);
+    await run(insert as string);
+    await waitFor('3 rows on the replica', async () => (await run(selectReplica as string)).includes('(3 rows)'));
+    const status = JSON.parse(await run(commands.find((c) => c.endsWith('/status')) as string));
+    assert.equal(status.records_replicated, 3);
+    for (const command of commands.filter((c) => /UPDATE|DELETE/.test(c))) await run(command);
+    await waitFor('update and delete on the replica', async () => {
+      const out = await run(selectReplica as string);
+      return out.includes('(2 rows)') && out.includes('alice.j@example.com');
+    });
+    assert.match(await run(commands.find((c) => c.endsWith('/health')) as string), /"status":"ok"/);
+  });
+});
