@@ -101,6 +101,168 @@ CREATE OR REPLACE TRIGGER update_users_updated_at
     BEFORE UPDATE ON users
     FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
 
+-- Any table: the replication set and its generic capture ----------------------
+
+-- The replication set: which tables are captured, into which change log, by
+-- which key. `users` is in it from the start, with the demo's names.
+CREATE SCHEMA IF NOT EXISTS replicator;
+CREATE TABLE IF NOT EXISTS replicator.tables (
+    table_schema text NOT NULL,
+    table_name   text NOT NULL,
+    log_schema   text NOT NULL,
+    log_name     text NOT NULL,
+    key_columns  text[],            -- a declared key for a table without a primary key; NULL: its primary key
+    added_at     timestamptz NOT NULL DEFAULT now(),
+    -- Set when the replica needs a full copy of the table: rows that predate
+    -- its capture (at add), or a resync. NULL: the change log holds everything.
+    copy_requested_at timestamptz,
+    PRIMARY KEY (table_schema, table_name)
+);
+INSERT INTO replicator.tables (table_schema, table_name, log_schema, log_name, copy_requested_at)
+SELECT 'public', 'users', 'public', 'user_changes', CASE WHEN EXISTS (SELECT FROM users) THEN now() END
+ON CONFLICT DO NOTHING;
+
+-- add_table installs the same capture as users has, for any table: a change
+-- log, a capture function with static SQL (plans are cached, unlike EXECUTE)
+-- generated with format('%I'), and one statement trigger per operation.
+-- Idempotent: adding a table twice changes nothing.
+CREATE OR REPLACE FUNCTION replicator.add_table(target regclass, declared_key text[] DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql AS $add$
+DECLARE
+    t_schema text;
+    t_name   text;
+    keys     text[];
+    log_name text;
+    fn_name  text;
+    key_match text;
+    requested timestamptz;
+    existing replicator.tables;
+BEGIN
+    SELECT n.nspname, c.relname INTO t_schema, t_name
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = target;
+    SELECT * INTO existing FROM replicator.tables WHERE table_schema = t_schema AND table_name = t_name;
+    IF FOUND THEN
+        RETURN format('%I.%I', existing.log_schema, existing.log_name);
+    END IF;
+
+    IF declared_key IS NULL THEN
+        SELECT array_agg(a.attname ORDER BY k.ord) INTO keys
+        FROM pg_index i
+        CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+        WHERE i.indrelid = target AND i.indisprimary;
+        IF keys IS NULL THEN
+            RAISE EXCEPTION 'table %.% has no primary key', t_schema, t_name
+                USING ERRCODE = 'P0001',
+                      HINT = 'add one (ALTER TABLE ... ADD PRIMARY KEY (...)) or name a unique, not-null column set to use as the key';
+        END IF;
+    ELSE
+        keys := declared_key;
+        IF EXISTS (SELECT FROM unnest(keys) k(col) WHERE NOT EXISTS (
+                SELECT FROM pg_attribute a WHERE a.attrelid = target AND a.attname = k.col AND a.attnum > 0
+                AND NOT a.attisdropped AND a.attnotnull)) THEN
+            RAISE EXCEPTION 'key columns (%) of %.% must exist and be NOT NULL', array_to_string(keys, ', '), t_schema, t_name
+                USING ERRCODE = 'P0001', HINT = 'ALTER TABLE ... ALTER COLUMN ... SET NOT NULL, or name other columns';
+        END IF;
+        IF NOT EXISTS (SELECT FROM pg_index i WHERE i.indrelid = target AND i.indisunique AND i.indpred IS NULL
+                AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) FROM pg_attribute a
+                     WHERE a.attrelid = target AND a.attnum = ANY (i.indkey))
+                    = (SELECT array_agg(k ORDER BY k) FROM unnest(keys) k)) THEN
+            RAISE EXCEPTION 'key columns (%) of %.% have no unique index', array_to_string(keys, ', '), t_schema, t_name
+                USING ERRCODE = 'P0001', HINT = 'CREATE UNIQUE INDEX ON ... (' || array_to_string(keys, ', ') || ')';
+        END IF;
+    END IF;
+
+    -- Readable log names, made unique with the table's oid when two tables
+    -- (in different schemas) share a name.
+    log_name := left(t_name, 48) || '_changes';
+    IF to_regclass(format('replicator.%I', log_name)) IS NOT NULL THEN
+        log_name := left(t_name, 40) || '_' || target::oid || '_changes';
+    END IF;
+    fn_name := 'capture_' || target::oid;
+    SELECT string_agg(format('n.%I = o.%I', k, k), ' AND ') INTO key_match FROM unnest(keys) k;
+
+    EXECUTE format($ddl$
+        CREATE TABLE replicator.%1$I (
+            change_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            operation        text NOT NULL,
+            row_data         json,
+            txid             xid8 NOT NULL DEFAULT pg_current_xact_id(),
+            change_timestamp timestamptz NOT NULL DEFAULT clock_timestamp(),
+            processed        boolean NOT NULL DEFAULT false
+        );
+        CREATE INDEX ON replicator.%1$I (change_id) WHERE NOT processed;
+        CREATE OR REPLACE FUNCTION replicator.%2$I() RETURNS trigger LANGUAGE plpgsql
+        SET datestyle = 'ISO, MDY' SET intervalstyle = 'postgres' SET timezone = 'UTC'
+        SET extra_float_digits = 3 SET bytea_output = 'hex'
+        AS $fn$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                INSERT INTO replicator.%1$I (operation, row_data) SELECT 'INSERT', to_json(n.*) FROM new_rows n;
+            ELSIF TG_OP = 'UPDATE' THEN
+                INSERT INTO replicator.%1$I (operation, row_data) SELECT 'DELETE', to_json(o.*) FROM old_rows o
+                WHERE NOT EXISTS (SELECT FROM new_rows n WHERE %3$s);
+                INSERT INTO replicator.%1$I (operation, row_data) SELECT 'UPDATE', to_json(n.*) FROM new_rows n;
+            ELSIF TG_OP = 'DELETE' THEN
+                INSERT INTO replicator.%1$I (operation, row_data) SELECT 'DELETE', to_json(o.*) FROM old_rows o;
+            ELSE
+                INSERT INTO replicator.%1$I (operation) VALUES ('TRUNCATE');
+            END IF;
+            PERFORM pg_notify('pg_replicator', %4$L);
+            RETURN NULL;
+        END
+        $fn$;
+        CREATE TRIGGER replicator_capture_insert AFTER INSERT ON %5$s REFERENCING NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION replicator.%2$I();
+        CREATE TRIGGER replicator_capture_update AFTER UPDATE ON %5$s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION replicator.%2$I();
+        CREATE TRIGGER replicator_capture_delete AFTER DELETE ON %5$s REFERENCING OLD TABLE AS old_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION replicator.%2$I();
+        CREATE TRIGGER replicator_capture_truncate AFTER TRUNCATE ON %5$s
+            FOR EACH STATEMENT EXECUTE FUNCTION replicator.%2$I();
+    $ddl$, log_name, fn_name, key_match, log_name, target);
+
+    -- Writers were locked out by CREATE TRIGGER until this commits, so a row
+    -- that exists now predates the capture: only then is a copy needed.
+    EXECUTE format('SELECT CASE WHEN EXISTS (SELECT FROM %s) THEN now() END', target) INTO requested;
+    INSERT INTO replicator.tables (table_schema, table_name, log_schema, log_name, key_columns, copy_requested_at)
+    VALUES (t_schema, t_name, 'replicator', log_name, declared_key, requested);
+    RETURN format('replicator.%I', log_name);
+END
+$add$;
+
+-- remove_table undoes add_table: the triggers, the capture function, the
+-- change log with its pending changes, and the registry entry. Idempotent.
+CREATE OR REPLACE FUNCTION replicator.remove_table(t_schema text, t_name text)
+RETURNS boolean LANGUAGE plpgsql AS $remove$
+DECLARE
+    entry  replicator.tables;
+    target regclass := to_regclass(format('%I.%I', t_schema, t_name));
+BEGIN
+    SELECT * INTO entry FROM replicator.tables WHERE table_schema = t_schema AND table_name = t_name;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    IF target IS NOT NULL THEN
+        IF entry.log_schema = 'public' AND entry.log_name = 'user_changes' THEN
+            EXECUTE format('DROP TRIGGER IF EXISTS users_change_trigger ON %s', target);
+            EXECUTE format('DROP TRIGGER IF EXISTS users_change_trigger_update ON %s', target);
+            EXECUTE format('DROP TRIGGER IF EXISTS users_change_trigger_delete ON %s', target);
+            EXECUTE format('DROP TRIGGER IF EXISTS users_change_trigger_truncate ON %s', target);
+        ELSE
+            EXECUTE format('DROP TRIGGER IF EXISTS replicator_capture_insert ON %s', target);
+            EXECUTE format('DROP TRIGGER IF EXISTS replicator_capture_update ON %s', target);
+            EXECUTE format('DROP TRIGGER IF EXISTS replicator_capture_delete ON %s', target);
+            EXECUTE format('DROP TRIGGER IF EXISTS replicator_capture_truncate ON %s', target);
+            EXECUTE format('DROP FUNCTION IF EXISTS replicator.%I()', 'capture_' || target::oid);
+        END IF;
+    END IF;
+    EXECUTE format('DROP TABLE IF EXISTS %I.%I', entry.log_schema, entry.log_name);
+    DELETE FROM replicator.tables WHERE table_schema = t_schema AND table_name = t_name;
+    RETURN true;
+END
+$remove$;
+
 -- PART 2: replica database ---------------------------------------------------
 
 -- Same columns, no triggers: rows arrive only from the replicator, with the
@@ -123,4 +285,18 @@ CREATE TABLE IF NOT EXISTS replicator.position (
     last_change_id  bigint NOT NULL,      -- highest change id applied
     changes_applied bigint NOT NULL DEFAULT 0,
     applied_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- Initial copy progress per table, written in the same transaction as each
+-- copied chunk: a crash resumes after the last finished chunk.
+CREATE TABLE IF NOT EXISTS replicator.copy_progress (
+    table_schema   text NOT NULL,
+    table_name     text NOT NULL,
+    requested_at   timestamptz NOT NULL,  -- the primary's copy_requested_at this copy serves
+    last_key       text,                  -- JSON object of the last copied key; NULL: none yet
+    rows_copied    bigint NOT NULL DEFAULT 0,
+    rows_estimated bigint,
+    done           boolean NOT NULL DEFAULT false,
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (table_schema, table_name)
 );

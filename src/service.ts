@@ -11,14 +11,16 @@ import { redactSecrets, redactUrl } from './config/redact-url.js';
 import { classifyDatabaseError } from './db/classify-error.js';
 import { createPool } from './db/connect.js';
 import { ReplicatorError } from './errors.js';
+import { createMetrics, type ReplicatorMetrics } from './metrics/replicator-metrics.js';
 import { HealthMonitor } from './replication/health-monitor.js';
-import { DEMO_TABLES, type TableSpec } from './replication/prepare-tables.js';
 import { ReplicationLoop } from './replication/replication-loop.js';
 import { ReplicationStatus } from './replication/replication-status.js';
 import { ChangeNotifications } from './source/change-notifications.js';
 
 export interface Service {
   status: ReplicationStatus;
+  /** Prometheus metrics (GET /metrics), in this service's own registry. */
+  metrics: ReplicatorMetrics;
   /** The API's address, e.g. http://127.0.0.1:8080 */
   url: string;
   stop(): Promise<void>;
@@ -40,12 +42,7 @@ function passwordsOf(urls: ServiceUrls): string[] {
   });
 }
 
-export async function startService(
-  config: Config,
-  urls: ServiceUrls,
-  log: Logger,
-  tables: readonly TableSpec[] = DEMO_TABLES,
-): Promise<Service> {
+export async function startService(config: Config, urls: ServiceUrls, log: Logger): Promise<Service> {
   const primary: pg.Pool = createPool(urls.primaryUrl, 'primary', 3);
   const replica: pg.Pool = createPool(urls.replicaUrl, 'replica', 2);
   const secrets = passwordsOf(urls);
@@ -56,10 +53,12 @@ export async function startService(
   };
 
   const status = new ReplicationStatus();
+  // The replication set is read from the primary and can change at run time:
+  // per-table series appear when a table is first seen.
+  const metrics = createMetrics(status, []);
   const notifications = config.listen ? new ChangeNotifications(urls.primaryUrl, log) : undefined;
   const loop = new ReplicationLoop(
-    { primary, replica, chunkSize: config.batchSize, classify },
-    tables,
+    { primary, replica, chunkSize: config.batchSize, copyChunkRows: config.copyChunkRows, classify },
     notifications,
     status,
     log,
@@ -67,6 +66,8 @@ export async function startService(
       pollIntervalMs: config.pollIntervalMs,
       retentionMs: config.retentionMs,
       pruneIntervalMs: config.pruneIntervalMs,
+      addColumns: config.autoAddColumns,
+      ensureTables: config.tables,
     },
   );
   const monitor = new HealthMonitor(
@@ -77,7 +78,7 @@ export async function startService(
     () => loop.currentPosition()?.snapshot,
   );
 
-  const api: FastifyInstance = createApi(status);
+  const api: FastifyInstance = createApi(status, { metrics });
   try {
     await api.listen({ host: config.httpHost, port: config.httpPort });
   } catch (error) {
@@ -96,7 +97,7 @@ export async function startService(
 
   log.info(
     { primary: redactUrl(urls.primaryUrl), replica: redactUrl(urls.replicaUrl), api: url, listen: config.listen },
-    `replicating ${tables.map((t) => t.table.name).join(', ')} from ${redactUrl(urls.primaryUrl)} to ${redactUrl(urls.replicaUrl)}; API on ${url}`,
+    `replicating from ${redactUrl(urls.primaryUrl)} to ${redactUrl(urls.replicaUrl)}; API on ${url}`,
   );
   if (!config.listen) log.info(`LISTEN is off: polling every ${config.pollIntervalMs} ms`);
 
@@ -106,6 +107,7 @@ export async function startService(
 
   return {
     status,
+    metrics,
     url,
     async stop() {
       await loop.stop();

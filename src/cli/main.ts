@@ -11,11 +11,13 @@ import { type Config, type ConfigOverrides, parseConfig } from '../config/parse-
 import { redactSecrets } from '../config/redact-url.js';
 import { classifyDatabaseError } from '../db/classify-error.js';
 import { connectionConfig } from '../db/connect.js';
+import { type DemoWriter, demoWriterEnabled, startDemoWriter } from '../embedded/demo-writer.js';
 import { demoInstructions, startDemoServers } from '../embedded/start-demo-servers.js';
 import { ERROR_CODES, isReplicatorError, ReplicatorError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { startService } from '../service.js';
 import { printStatus } from './print-status.js';
+import { registerTableCommands } from './table-commands.js';
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -64,6 +66,8 @@ async function run(options: Record<string, string | boolean | undefined>): Promi
   const config = configFrom(options);
   const log = createLogger(config.logLevel);
   let demo: Awaited<ReturnType<typeof startDemoServers>> | undefined;
+  let writer: DemoWriter | undefined;
+  const withWriter = demoWriterEnabled(process.env);
   let urls: { primaryUrl: string; replicaUrl: string };
   if (config.primaryUrl && config.replicaUrl) {
     urls = { primaryUrl: config.primaryUrl, replicaUrl: config.replicaUrl };
@@ -79,7 +83,10 @@ async function run(options: Record<string, string | boolean | undefined>): Promi
   if (config.httpHost === '127.0.0.1' || config.httpHost === 'localhost' || config.httpHost === '::1') {
     log.info(`the API listens on ${service.url} only (loopback); set HTTP_HOST to expose it`);
   }
-  if (demo) process.stdout.write(demoInstructions(demo, service.url, config.dataDir));
+  if (demo) {
+    process.stdout.write(demoInstructions(demo, service.url, config.dataDir, withWriter));
+    if (withWriter) writer = startDemoWriter(demo.primaryUrl, log);
+  }
 
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
@@ -93,6 +100,7 @@ async function run(options: Record<string, string | boolean | undefined>): Promi
       process.once(signal, shutdown);
     }
   });
+  await writer?.stop();
   await service.stop();
   await demo?.stop();
   log.info('stopped');
@@ -142,6 +150,8 @@ export function buildProgram(): Command {
       await withDatabase(config.replicaUrl, 'replica', installReplica);
       process.stdout.write('replica: schema installed (users, replicator.position)\n');
     });
+
+  registerTableCommands(program, dbOptions, configFrom);
 
   program
     .command('status')

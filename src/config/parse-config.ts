@@ -24,6 +24,12 @@ export interface Config {
   pruneIntervalMs: number;
   /** Where the embedded default keeps its two servers' data. */
   dataDir: string;
+  /** Tables to add to the replication set at start (schema.table; quoted identifiers allowed). */
+  tables: string[];
+  /** Rows per initial-copy chunk (the unit a crash resumes from). */
+  copyChunkRows: number;
+  /** Add a column the primary gained to the replica's table instead of pausing. */
+  autoAddColumns: boolean;
 }
 
 export type ConfigOverrides = Partial<Record<keyof typeof ENV_NAMES, string | undefined>>;
@@ -41,6 +47,9 @@ export const ENV_NAMES = {
   retention: 'RETENTION',
   pruneInterval: 'PRUNE_INTERVAL',
   dataDir: 'DATA_DIR',
+  tables: 'TABLES',
+  copyChunkRows: 'COPY_CHUNK_ROWS',
+  autoAddColumns: 'AUTO_ADD_COLUMNS',
 } as const;
 
 const DEFAULTS = {
@@ -53,6 +62,9 @@ const DEFAULTS = {
   retention: '1h',
   pruneInterval: '1m',
   dataDir: '.replicator-data',
+  tables: '',
+  copyChunkRows: '20000',
+  autoAddColumns: 'false',
 };
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -127,7 +139,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
     if (ms < min) fail(ENV_NAMES[key], `"${text}" is too short; the minimum is ${min} ms`);
     return ms;
   };
-  const integer = (key: 'batchSize' | 'httpPort', min: number, max: number): number => {
+  const integer = (key: 'batchSize' | 'httpPort' | 'copyChunkRows', min: number, max: number): number => {
     const text = withDefault(key);
     const result = z.coerce.number().int().min(min).max(max).safeParse(text);
     if (!/^\d+$/.test(text) || !result.success) {
@@ -140,9 +152,12 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
   const level = z.enum(LOG_LEVELS).safeParse(logLevel);
   if (!level.success) fail(ENV_NAMES.logLevel, `"${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
 
-  const listenText = withDefault('listen').toLowerCase();
-  const listen = z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off']).safeParse(listenText);
-  if (!listen.success) fail(ENV_NAMES.listen, `"${listenText}" is not true or false`);
+  const boolean = (key: 'listen' | 'autoAddColumns'): boolean => {
+    const text = withDefault(key).toLowerCase();
+    const parsed = z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off']).safeParse(text);
+    if (!parsed.success) fail(ENV_NAMES[key], `"${text}" is not true or false`);
+    return ['true', '1', 'yes', 'on'].includes(parsed.data);
+  };
 
   const httpHost = withDefault('httpHost');
   if (/\s|\//.test(httpHost)) fail(ENV_NAMES.httpHost, `"${httpHost}" is not a host name or IP address`);
@@ -155,9 +170,30 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
     httpHost,
     httpPort: integer('httpPort', 0, 65535),
     logLevel: level.data,
-    listen: ['true', '1', 'yes', 'on'].includes(listen.data),
+    listen: boolean('listen'),
     retentionMs: duration('retention', 0),
     pruneIntervalMs: duration('pruneInterval', 100),
     dataDir: withDefault('dataDir'),
+    tables: splitTableList(withDefault('tables')),
+    copyChunkRows: integer('copyChunkRows', 1, 10_000_000),
+    autoAddColumns: boolean('autoAddColumns'),
   };
+}
+
+/** "a, s.b, \"My Schema\".\"My, Table\"": commas inside double quotes belong to the name. */
+export function splitTableList(text: string): string[] {
+  const names: string[] = [];
+  let current = '';
+  let quoted = false;
+  for (const ch of text) {
+    if (ch === '"') quoted = !quoted;
+    if (ch === ',' && !quoted) {
+      names.push(current.trim());
+      current = '';
+    } else {
+      current += ch;
+    }
+  }
+  names.push(current.trim());
+  return names.filter((n) => n.length > 0);
 }

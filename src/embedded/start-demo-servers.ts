@@ -7,6 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { installReplica } from '../apply/install-replica.js';
 import { installPrimary } from '../capture/install-primary.js';
+import { DEMO_EMAIL_DOMAIN } from './demo-writer.js';
 import { type EmbeddedServer, startEmbeddedServer } from './embedded-server.js';
 
 export interface DemoServers {
@@ -46,7 +47,7 @@ export async function startDemoServers(dataDir: string): Promise<DemoServers> {
   };
 }
 
-export function demoInstructions(servers: DemoServers, apiUrl: string, dataDir: string): string {
+export function demoInstructions(servers: DemoServers, apiUrl: string, dataDir: string, demoWriter = false): string {
   const p = `psql ${servers.primaryUrl}`;
   const r = `psql ${servers.replicaUrl}`;
   return [
@@ -62,6 +63,14 @@ export function demoInstructions(servers: DemoServers, apiUrl: string, dataDir: 
     `  ${p} -c "DELETE FROM users WHERE name = 'Charlie Brown';"`,
     `  ${r} -c "SELECT * FROM users ORDER BY user_id;"`,
     `  curl ${apiUrl}/health`,
+    '',
+    `Dashboard: ${apiUrl}/   Prometheus metrics: ${apiUrl}/metrics   OpenAPI: ${apiUrl}/openapi.json`,
+    ...(demoWriter
+      ? [
+          `A demo writer changes a few users (emails @${DEMO_EMAIL_DOMAIN}) every 1-3 s so the dashboard moves;`,
+          'set DEMO_WRITER=false to turn it off and see only your own changes.',
+        ]
+      : []),
     '',
     'Press Ctrl+C to stop. To use your own databases, set PRIMARY_DATABASE_URL and REPLICA_DATABASE_URL.',
     '',

@@ -1,25 +1,32 @@
 /**
  * One batch, start to finish: read the changes that became visible since the
- * replica's position, apply them and the new position in one replica
- * transaction, then acknowledge them on the primary.
+ * replica's position (and, while a table is being copied, one chunk of its
+ * rows as of the same snapshot), apply them and the new position in one
+ * replica transaction, then acknowledge them on the primary.
  *
- * The order is what makes it exactly-once: the replica commit (rows + position)
- * is the only point of truth; the acknowledgment after it is a hint that can
- * be lost and is redone from the stored position on the next batch.
+ * The order is what makes it exactly-once: the replica commit (rows +
+ * position + copy progress) is the only point of truth; the acknowledgment
+ * after it is a hint that can be lost and is redone from the stored position.
  */
 import type pg from 'pg';
 import { type AppliedCounts, type ApplyMode, applyChanges } from '../apply/apply-changes.js';
 import { beginApply } from '../apply/begin-apply.js';
 import { type ReplicaPosition, writePosition } from '../apply/replica-position.js';
+import { clearForCopy, copyChunk, estimateRows } from '../snapshot/copy-chunk.js';
+import { type CopyProgress, writeCopyProgress } from '../snapshot/copy-progress.js';
 import { acknowledge } from '../source/acknowledge.js';
-import { type Change, readChanges, type SnapshotRange, TAKE_SNAPSHOT } from '../source/read-changes.js';
+import { type Change, readChanges } from '../source/read-changes.js';
+import { beginSnapshot } from '../source/take-snapshot.js';
 import { faultPoint } from './fault-point.js';
+import type { PreparedTables } from './prepare-tables.js';
 import type { ReplicatedTable } from './replicated-table.js';
 
 export interface BatchContext {
   primary: pg.Pool;
   replica: pg.Pool;
   chunkSize: number;
+  /** Rows per initial-copy chunk. */
+  copyChunkRows: number;
   /** Turns a driver or server error into a ReplicatorError naming the database it came from. */
   classify: (error: unknown, role: 'primary' | 'replica') => Error;
 }
@@ -28,49 +35,59 @@ export interface BatchResult {
   position: ReplicaPosition;
   changes: number;
   counts: AppliedCounts;
-  /** Capture time of the oldest change in the batch (ms, primary clock). */
+  /** Capture time of the oldest change in the batch (ms, primary clock); Infinity when none. */
   oldestCapturedAt: number;
   perTable: Map<ReplicatedTable, number>;
+  /** Initial-copy progress after this batch, for the tables that copied a chunk. */
+  copied: CopyProgress[];
 }
 
-/** Returns null when nothing new has committed on the primary. */
-/** What start-up learned from both catalogs (see prepareTables). */
-export interface PreparedTables {
-  tables: readonly ReplicatedTable[];
-  /** Whether the replica session may set session_replication_role = replica. */
-  replicationRole: boolean;
-}
-
+/** Null when nothing new has committed and nothing is left to copy; 'schema-changed' when the tables must be prepared again. */
 export async function replicateBatch(
   ctx: BatchContext,
   prepared: PreparedTables,
   from: ReplicaPosition,
   mode: ApplyMode,
-): Promise<BatchResult | null> {
+): Promise<BatchResult | 'schema-changed' | null> {
   const onPrimary = <T>(work: Promise<T>) => work.catch((e) => Promise.reject(ctx.classify(e, 'primary')));
   const onReplica = <T>(work: Promise<T>) => work.catch((e) => Promise.reject(ctx.classify(e, 'replica')));
-  const { rows } = await onPrimary(ctx.primary.query<{ snapshot: string }>(TAKE_SNAPSHOT));
-  const range: SnapshotRange = { from: from.snapshot, to: rows[0]?.snapshot as string };
 
+  const primary = await onPrimary(ctx.primary.connect());
   let replica: pg.PoolClient | undefined;
   let failed = false;
   const counts: AppliedCounts = { upserted: 0, deleted: 0, truncated: 0 };
   const perTable = new Map<ReplicatedTable, number>();
+  const copied: CopyProgress[] = [];
   let changes = 0;
   let lastChangeId = from.lastChangeId;
   let oldestCapturedAt = Number.POSITIVE_INFINITY;
+  let snapshot: string;
+  const openReplica = async (): Promise<pg.PoolClient> => {
+    if (!replica) {
+      replica = await onReplica(ctx.replica.connect());
+      await onReplica(beginApply(replica, prepared.replicationRole));
+    }
+    return replica;
+  };
   try {
+    const primarySnapshot = await onPrimary(beginSnapshot(primary));
+    if (primarySnapshot.schemaVersion !== prepared.schemaVersion) return 'schema-changed';
+    snapshot = primarySnapshot.snapshot;
+
+    // A copy that starts now empties its replica table before this batch's
+    // changes, which then rebuild what changed up to the snapshot.
+    for (const [table, copy] of prepared.copies) {
+      if (!copy.fresh) continue;
+      await onReplica(clearForCopy(await openReplica(), table));
+    }
+
     for (const table of prepared.tables) {
-      const chunks = readChanges(ctx.primary, table, range, ctx.chunkSize);
+      const chunks = readChanges(primary, table, { from: from.snapshot, to: snapshot }, ctx.chunkSize);
       for (;;) {
         const next = await onPrimary(chunks.next());
         if (next.done) break;
         const chunk = next.value;
-        if (!replica) {
-          replica = await onReplica(ctx.replica.connect());
-          await onReplica(beginApply(replica, prepared.replicationRole));
-        }
-        const applied = await onReplica(applyChanges(replica, table, chunk, mode));
+        const applied = await onReplica(applyChanges(await openReplica(), table, chunk, mode));
         counts.upserted += applied.upserted;
         counts.deleted += applied.deleted;
         counts.truncated += applied.truncated;
@@ -80,8 +97,21 @@ export async function replicateBatch(
         oldestCapturedAt = Math.min(oldestCapturedAt, chunk[0]?.capturedAt ?? oldestCapturedAt);
       }
     }
+
+    for (const [table, copy] of prepared.copies) {
+      const target = await openReplica();
+      const start = copy.fresh
+        ? { ...copy.progress, rowsEstimated: await onPrimary(estimateRows(primary, table)) }
+        : copy.progress;
+      const progress = await copyChunk(primary, target, table, start, ctx.copyChunkRows).catch((e) =>
+        Promise.reject(ctx.classify(e, 'replica')),
+      );
+      await onReplica(writeCopyProgress(target, progress));
+      copied.push(progress);
+    }
+
     if (!replica) return null;
-    await onReplica(writePosition(replica, from, { snapshot: range.to, lastChangeId, changes }));
+    await onReplica(writePosition(replica, from, { snapshot, lastChangeId, changes }));
     faultPoint('before-replica-commit');
     await onReplica(replica.query('COMMIT'));
   } catch (error) {
@@ -91,17 +121,25 @@ export async function replicateBatch(
   } finally {
     // A connection that failed mid-batch may be broken: destroy it rather than reuse it.
     replica?.release(failed);
+    await primary.query('COMMIT').catch(() => {});
+    primary.release(failed);
   }
   faultPoint('after-replica-commit');
 
-  for (const table of prepared.tables) await onPrimary(acknowledge(ctx.primary, table, range.to));
+  for (const table of [...prepared.copies.keys()]) {
+    const progress = copied.find((p) => p.table === table.table);
+    if (!progress) continue;
+    if (progress.done) prepared.copies.delete(table);
+    else prepared.copies.set(table, { progress, fresh: false });
+  }
+  for (const table of prepared.tables) await onPrimary(acknowledge(ctx.primary, table, snapshot));
   const position: ReplicaPosition = {
-    snapshot: range.to,
+    snapshot,
     lastChangeId,
     changesApplied: (BigInt(from.changesApplied) + BigInt(changes)).toString(),
     appliedAt: new Date().toISOString(),
   };
-  return { position, changes, counts, oldestCapturedAt, perTable };
+  return { position, changes, counts, oldestCapturedAt, perTable, copied };
 }
 
 function maxId(current: string, chunk: readonly Change[]): string {

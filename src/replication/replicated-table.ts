@@ -1,11 +1,12 @@
 /**
  * What the pipeline knows about one replicated table: where its changes are
  * logged on the primary, where they go on the replica, and which columns are
- * copied and which identify a row. Read from both catalogs at start, checked
- * against each other (checkReplicaTable), never guessed.
+ * copied and which identify a row. Read from both catalogs, checked against
+ * each other (checkReplicaTable), never guessed.
  */
 import type pg from 'pg';
-import { displayName, type QualifiedName } from '../db/quote.js';
+import type { RegisteredTable } from '../capture/replication-set.js';
+import { displayName, type QualifiedName, quoteIdent, quoteQualified } from '../db/quote.js';
 import { ReplicatorError } from '../errors.js';
 
 export interface ReplicatedTable {
@@ -16,6 +17,8 @@ export interface ReplicatedTable {
   /** Columns copied to the replica (generated columns excluded: the replica computes its own). */
   columns: string[];
   keyColumns: string[];
+  /** Set while the replica needs (or is doing) a full copy; see snapshot/. */
+  copyRequestedAt: string | null;
 }
 
 interface ColumnRow {
@@ -23,6 +26,8 @@ interface ColumnRow {
   type: string;
   generated: boolean;
   key: boolean;
+  not_null: boolean;
+  generated_expr: string | null;
 }
 
 // Columns in table order, with their declared type and whether they belong to
@@ -31,9 +36,12 @@ const TABLE_COLUMNS = `
   SELECT a.attname AS name,
          format_type(a.atttypid, a.atttypmod) AS type,
          a.attgenerated <> '' AS generated,
-         coalesce(a.attnum = ANY (i.indkey), false) AS key
+         a.attnotnull AS not_null,
+         coalesce(a.attnum = ANY (i.indkey), false) AS key,
+         CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END AS generated_expr
   FROM pg_attribute a
   LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
+  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
   WHERE a.attrelid = to_regclass(format('%I.%I', $1::text, $2::text))
     AND a.attnum > 0 AND NOT a.attisdropped
   ORDER BY a.attnum`;
@@ -43,23 +51,20 @@ async function readColumns(client: pg.ClientBase, table: QualifiedName): Promise
   return rows;
 }
 
-export async function describeReplicatedTable(
-  primary: pg.ClientBase,
-  table: QualifiedName,
-  log: QualifiedName,
-): Promise<ReplicatedTable> {
+export async function describeReplicatedTable(primary: pg.ClientBase, entry: RegisteredTable): Promise<ReplicatedTable> {
+  const { table, log } = entry;
   const columns = await readColumns(primary, table);
   if (columns.length === 0) {
     throw new ReplicatorError(
       'SCHEMA_MISSING',
-      `primary: table ${displayName(table)} does not exist; run \`replicator install-primary\` (or PART 1 of db/init.sql)`,
+      `primary: table ${displayName(table)} is in the replication set but does not exist; recreate it, or remove it with \`replicator remove ${displayName(table)}\``,
     );
   }
-  const keyColumns = columns.filter((c) => c.key).map((c) => c.name);
+  const keyColumns = entry.declaredKey ?? columns.filter((c) => c.key).map((c) => c.name);
   if (keyColumns.length === 0) {
     throw new ReplicatorError(
       'SCHEMA_MISMATCH',
-      `primary: table ${displayName(table)} has no primary key; add one (ALTER TABLE ... ADD PRIMARY KEY (...)) so updates and deletes can find their row`,
+      `primary: table ${displayName(table)} has no primary key; add one (ALTER TABLE ... ADD PRIMARY KEY (...)), or re-add it naming a unique, not-null key: replicator add ${displayName(table)} --key col1,col2`,
     );
   }
   const logColumns = await readColumns(primary, log);
@@ -69,33 +74,53 @@ export async function describeReplicatedTable(
       `primary: change log ${displayName(log)} is missing or has no txid column; run \`replicator install-primary\``,
     );
   }
-  return { table, log, columns: columns.filter((c) => !c.generated).map((c) => c.name), keyColumns };
+  return {
+    table,
+    log,
+    columns: columns.filter((c) => !c.generated).map((c) => c.name),
+    keyColumns,
+    copyRequestedAt: entry.copyRequestedAt,
+  };
 }
 
 /**
  * The replica's table must hold every replicated column with the primary's
- * type and the same primary key. Extra replica columns are allowed (they keep
- * their defaults), so a replica can add audit columns of its own.
+ * type and the same key. Extra replica columns are allowed (they keep their
+ * defaults), so a replica can add audit columns of its own. With addColumns,
+ * a column the primary gained (ALTER TABLE ... ADD COLUMN) is added here too.
  */
-export async function checkReplicaTable(primary: pg.ClientBase, replica: pg.ClientBase, table: ReplicatedTable): Promise<void> {
+export async function checkReplicaTable(
+  primary: pg.ClientBase,
+  replica: pg.ClientBase,
+  table: ReplicatedTable,
+  options: { addColumns?: boolean } = {},
+): Promise<string[]> {
   const [primaryColumns, replicaColumns] = await Promise.all([
     readColumns(primary, table.table),
     readColumns(replica, table.table),
   ]);
   const name = displayName(table.table);
+  const added: string[] = [];
   if (replicaColumns.length === 0) {
     throw new ReplicatorError(
       'SCHEMA_MISSING',
-      `replica: table ${name} does not exist; run \`replicator install-replica\` (or PART 2 of db/init.sql), or create it with the primary's columns`,
+      `replica: table ${name} does not exist; create it with the primary's columns (\`replicator add ${name}\` does), or run \`replicator install-replica\` for the demo table`,
     );
   }
   const onReplica = new Map(replicaColumns.map((c) => [c.name, c]));
   for (const column of primaryColumns.filter((c) => table.columns.includes(c.name))) {
     const match = onReplica.get(column.name);
+    if (!match && options.addColumns) {
+      await replica.query(
+        `ALTER TABLE ${quoteQualified(table.table)} ADD COLUMN IF NOT EXISTS ${quoteIdent(column.name)} ${column.type}`,
+      );
+      added.push(column.name);
+      continue;
+    }
     if (!match) {
       throw new ReplicatorError(
         'SCHEMA_MISMATCH',
-        `replica: table ${name} has no column ${column.name} (${column.type} on the primary); add it: ALTER TABLE ${name} ADD COLUMN ${column.name} ${column.type}`,
+        `replica: table ${name} has no column ${column.name} (${column.type} on the primary); add it: ALTER TABLE ${quoteQualified(table.table)} ADD COLUMN ${quoteIdent(column.name)} ${column.type} (or set AUTO_ADD_COLUMNS=true)`,
       );
     }
     if (match.type !== column.type) {
@@ -106,10 +131,56 @@ export async function checkReplicaTable(primary: pg.ClientBase, replica: pg.Clie
     }
   }
   const replicaKey = replicaColumns.filter((c) => c.key).map((c) => c.name);
-  if (replicaKey.join(',') !== table.keyColumns.join(',')) {
+  const sameKey = [...replicaKey].sort().join(',') === [...table.keyColumns].sort().join(',');
+  if (!sameKey && !(await hasUniqueIndexOn(replica, table))) {
     throw new ReplicatorError(
       'SCHEMA_MISMATCH',
-      `replica: table ${name} has primary key (${replicaKey.join(', ') || 'none'}) but the primary has (${table.keyColumns.join(', ')}); give the replica the same primary key`,
+      `replica: table ${name} has primary key (${replicaKey.join(', ') || 'none'}) but rows are identified by (${table.keyColumns.join(', ')}) on the primary; give the replica the same primary key`,
     );
   }
+  return added;
+}
+
+async function hasUniqueIndexOn(replica: pg.ClientBase, table: ReplicatedTable): Promise<boolean> {
+  const { rows } = await replica.query(
+    `SELECT 1 FROM pg_index i
+     WHERE i.indrelid = to_regclass(format('%I.%I', $1::text, $2::text)) AND i.indisunique AND i.indpred IS NULL
+       AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) FROM pg_attribute a
+            WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)) = (SELECT array_agg(k ORDER BY k) FROM unnest($3::text[]) k)`,
+    [table.table.schema, table.table.name, table.keyColumns],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Creates the replica's table from the primary's definition when it is
+ * missing: same schema, name, columns, types, NOT NULLs and key. Types of
+ * their own (enums, composites, domains) must exist on the replica first.
+ */
+export async function createReplicaTable(
+  primary: pg.ClientBase,
+  replica: pg.ClientBase,
+  table: ReplicatedTable,
+): Promise<boolean> {
+  if ((await readColumns(replica, table.table)).length > 0) return false;
+  const columns = await readColumns(primary, table.table);
+  // Generated columns keep their expression: the replica computes them itself.
+  const definition = [
+    ...columns.map(
+      (c) =>
+        `${quoteIdent(c.name)} ${c.type}${c.not_null ? ' NOT NULL' : ''}${c.generated_expr ? ` GENERATED ALWAYS AS (${c.generated_expr}) STORED` : ''}`,
+    ),
+    `PRIMARY KEY (${table.keyColumns.map(quoteIdent).join(', ')})`,
+  ].join(', ');
+  try {
+    await replica.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(table.table.schema)}`);
+    await replica.query(`CREATE TABLE ${quoteQualified(table.table)} (${definition})`);
+  } catch (error) {
+    throw new ReplicatorError(
+      'SCHEMA_MISSING',
+      `replica: could not create table ${displayName(table.table)} (${(error as Error).message}); create it yourself with the primary's columns, then run the command again`,
+      { cause: error },
+    );
+  }
+  return true;
 }

@@ -12,8 +12,8 @@ import { ReplicatorError } from '../errors.js';
 import { acknowledge } from '../source/acknowledge.js';
 import type { ChangeNotifications } from '../source/change-notifications.js';
 import { pruneChangeLog } from '../source/prune-change-log.js';
-import { prepareTables, type TableSpec } from './prepare-tables.js';
-import { type BatchContext, type BatchResult, type PreparedTables, replicateBatch } from './replicate-batch.js';
+import { type PreparedTables, prepareTables } from './prepare-tables.js';
+import { type BatchContext, type BatchResult, replicateBatch } from './replicate-batch.js';
 import type { ReplicationStatus } from './replication-status.js';
 
 export interface LoopOptions {
@@ -21,6 +21,10 @@ export interface LoopOptions {
   retentionMs: number;
   /** How often acknowledged changes past the retention are deleted. */
   pruneIntervalMs: number;
+  /** Add a column the primary gained to the replica's table (AUTO_ADD_COLUMNS). */
+  addColumns: boolean;
+  /** Tables (TABLES) to add to the replication set if they are not in it. */
+  ensureTables: readonly string[];
 }
 
 const BACKOFF_START_MS = 100;
@@ -35,7 +39,6 @@ export class ReplicationLoop {
 
   constructor(
     private readonly ctx: BatchContext,
-    private readonly specs: readonly TableSpec[],
     private readonly notifications: ChangeNotifications | undefined,
     private readonly status: ReplicationStatus,
     private readonly log: Logger,
@@ -59,8 +62,13 @@ export class ReplicationLoop {
   }
 
   /** The tables as last prepared (for the health monitor's backlog count). */
-  currentTables(): readonly import('./replicated-table.js').ReplicatedTable[] {
+  currentTables(): PreparedTables['tables'] {
     return this.prepared?.tables ?? [];
+  }
+
+  /** Initial copies not finished yet, as last prepared or advanced. */
+  currentCopies(): PreparedTables['copies'] {
+    return this.prepared?.copies ?? new Map();
   }
 
   /** The position as last read or written; undefined until the loop has read it. */
@@ -74,12 +82,18 @@ export class ReplicationLoop {
     let lastPrune = 0;
     while (!this.stopping) {
       try {
-        this.prepared ??= await prepareTables(this.ctx, this.specs, this.log);
+        this.prepared ??= await prepareTables(this.ctx, this.log, this.options);
         const from = this.position ?? (await this.recover(this.prepared));
+        const batchStartedAt = performance.now();
         const batch = await replicateBatch(this.ctx, this.prepared, from, mode);
+        if (batch === 'schema-changed') {
+          this.log.info('the replication set or a replicated table changed on the primary; reading both catalogs again');
+          this.prepared = undefined;
+          continue;
+        }
         mode = 'upsert';
         backoffMs = BACKOFF_START_MS;
-        if (batch) this.recordBatch(batch);
+        if (batch) this.recordBatch(batch, performance.now() - batchStartedAt);
         else this.status.recordCaughtUp();
         if (Date.now() - lastPrune >= this.options.pruneIntervalMs) {
           lastPrune = Date.now();
@@ -112,7 +126,7 @@ export class ReplicationLoop {
     }
   }
 
-  private recordBatch(batch: BatchResult): void {
+  private recordBatch(batch: BatchResult, durationMs: number): void {
     this.position = batch.position;
     const lagMs = Math.max(0, Date.now() - batch.oldestCapturedAt);
     this.status.recordBatch({
@@ -120,10 +134,19 @@ export class ReplicationLoop {
       changes: batch.changes,
       lagMs,
       perTable: new Map([...batch.perTable].map(([t, n]) => [displayName(t.table), n])),
+      counts: batch.counts,
+      durationMs,
     });
+    const { upserted, deleted, truncated } = batch.counts;
     this.log.info(
-      { changes: batch.changes, ...batch.counts, last_change_id: batch.position.lastChangeId, lag_ms: Math.round(lagMs) },
-      `applied ${batch.changes} change(s): ${batch.counts.upserted} upserted, ${batch.counts.deleted} deleted`,
+      {
+        changes: batch.changes,
+        ...batch.counts,
+        last_change_id: batch.position.lastChangeId,
+        lag_ms: Math.round(lagMs),
+        duration_ms: Math.round(durationMs),
+      },
+      `applied ${batch.changes} change${batch.changes === 1 ? '' : 's'} (${upserted} upserted, ${deleted} deleted${truncated ? `, ${truncated} truncate` : ''}) in ${Math.round(durationMs)} ms, lag ${Math.round(lagMs)} ms, up to change ${batch.position.lastChangeId}`,
     );
   }
 

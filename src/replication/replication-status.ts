@@ -1,6 +1,9 @@
 /**
  * What the service reports about itself. The first six fields are the Go
  * demo's /status, with its names and types; the rest are ours.
+ *
+ * Observers (the Prometheus metrics) hear every batch, error and initial-copy
+ * update as it is recorded, so counters never depend on when /metrics is read.
  */
 export type ReplicationState = 'starting' | 'running' | 'failing' | 'stopped';
 
@@ -23,12 +26,47 @@ export interface StatusSnapshot {
   replica_reachable: boolean | null;
   started_at: string;
   tables: TableStatus[];
+  /** Present only while (or after) an initial copy of existing rows has run. */
+  initial_copy?: InitialCopyStatus[];
 }
 
 export interface TableStatus {
   table: string;
   changes_replicated: number;
   last_change_time: string | null;
+}
+
+export interface InitialCopyStatus {
+  table: string;
+  rows_done: number;
+  /** The planner's estimate of the table's rows (pg_class.reltuples); null when unknown. */
+  rows_estimated: number | null;
+  /** Rows per second since the copy of this table started. */
+  rate: number;
+}
+
+/** Replica row operations a batch resolved to (a key changed twice in a batch counts once). */
+export interface BatchCounts {
+  upserted: number;
+  deleted: number;
+  truncated: number;
+}
+
+export interface BatchRecord {
+  lastChangeId: string;
+  changes: number;
+  lagMs: number;
+  /** Changes per table (display name). */
+  perTable: Map<string, number>;
+  counts?: BatchCounts;
+  /** Wall time of the whole batch: read, apply, replica commit, acknowledgment. */
+  durationMs?: number;
+}
+
+export interface StatusObserver {
+  batch?(batch: BatchRecord): void;
+  error?(code: string, message: string): void;
+  initialCopy?(table: string, rowsDone: number): void;
 }
 
 export class ReplicationStatus {
@@ -49,8 +87,15 @@ export class ReplicationStatus {
   lastHealthyAt: Date | null = null;
   readonly startedAt = new Date();
   readonly tables = new Map<string, { changes: number; lastChangeTime: Date | null }>();
+  readonly initialCopy = new Map<string, { rowsDone: number; rowsEstimated: number | null; startedAt: number; rate: number }>();
+  private readonly observers: StatusObserver[] = [];
 
-  recordBatch(batch: { lastChangeId: string; changes: number; lagMs: number; perTable: Map<string, number> }): void {
+  /** Hears every batch, error and initial-copy update from now on. */
+  observe(observer: StatusObserver): void {
+    this.observers.push(observer);
+  }
+
+  recordBatch(batch: BatchRecord): void {
     this.lastChangeId = batch.lastChangeId;
     this.lastSyncTime = new Date();
     this.recordsReplicated += batch.changes;
@@ -63,6 +108,7 @@ export class ReplicationStatus {
       this.tables.set(table, entry);
     }
     this.recordHealthy();
+    this.notify((o) => o.batch?.(batch));
   }
 
   recordHealthy(): void {
@@ -81,10 +127,34 @@ export class ReplicationStatus {
     this.lastErrorCode = code;
     this.lastErrorTime = new Date();
     this.state = 'failing';
+    this.notify((o) => o.error?.(code, message));
+  }
+
+  /** Progress of the initial copy of one table's existing rows (shown in /status, the dashboard and /metrics). */
+  recordInitialCopy(table: string, rowsDone: number, rowsEstimated: number | null): void {
+    const now = Date.now();
+    const entry = this.initialCopy.get(table) ?? { rowsDone: 0, rowsEstimated, startedAt: now, rate: 0 };
+    entry.rowsDone = rowsDone;
+    entry.rowsEstimated = rowsEstimated;
+    const seconds = (now - entry.startedAt) / 1000;
+    entry.rate = seconds > 0 ? rowsDone / seconds : 0;
+    this.initialCopy.set(table, entry);
+    this.notify((o) => o.initialCopy?.(table, rowsDone));
+  }
+
+  /** An observer's failure (a metrics bug) must never stop replication. */
+  private notify(call: (observer: StatusObserver) => void): void {
+    for (const o of this.observers) {
+      try {
+        call(o);
+      } catch {
+        // ignored on purpose: see above
+      }
+    }
   }
 
   snapshot(): StatusSnapshot {
-    return {
+    const snapshot: StatusSnapshot = {
       last_lsn: this.lastChangeId,
       last_sync_time: this.lastSyncTime?.toISOString() ?? null,
       records_replicated: this.recordsReplicated,
@@ -106,5 +176,14 @@ export class ReplicationStatus {
         last_change_time: t.lastChangeTime?.toISOString() ?? null,
       })),
     };
+    if (this.initialCopy.size > 0) {
+      snapshot.initial_copy = [...this.initialCopy].map(([table, c]) => ({
+        table,
+        rows_done: c.rowsDone,
+        rows_estimated: c.rowsEstimated,
+        rate: Math.round(c.rate * 10) / 10,
+      }));
+    }
+    return snapshot;
   }
 }

@@ -22,7 +22,7 @@ describe('embedded default', () => {
   before(async () => {
     dataDir = mkdtempSync(path.join(tmpdir(), 'pg-replicator-demo-'));
     chmodSync(dataDir, 0o755);
-    replicator = await startReplicator({ DATA_DIR: dataDir });
+    replicator = await startReplicator({ DATA_DIR: dataDir, DEMO_WRITER: 'false' });
   });
   after(async () => {
     await replicator.stop();

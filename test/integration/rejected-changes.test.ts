@@ -72,7 +72,7 @@ describe('rejected changes', () => {
     await waitFor('the schema error', async () => service.status.lastErrorCode === 'SCHEMA_MISMATCH');
     assert.match(
       service.status.lastError ?? '',
-      /replica: table users has no column updated_at \(timestamp with time zone on the primary\); add it: ALTER TABLE users ADD COLUMN updated_at timestamp with time zone/,
+      /replica: table users has no column updated_at \(timestamp with time zone on the primary\); add it: ALTER TABLE "public"\."users" ADD COLUMN "updated_at" timestamp with time zone/,
     );
     await servers.primarySql.query("UPDATE users SET name = 'Renamed' WHERE name = 'Next'");
     await servers.replicaSql.query('ALTER TABLE users ADD COLUMN updated_at timestamptz');

@@ -1,0 +1,315 @@
+// pg-replicator dashboard: polls ./status every second and draws it. No
+// framework, no build step. Every server-provided text goes through
+// textContent, never innerHTML (error messages can quote row values).
+
+const POLL_MS = 1000;
+const CHART_WINDOW_MS = 5 * 60_000;
+const RATE_WINDOW_MS = 10_000;
+const SVG = 'http://www.w3.org/2000/svg';
+
+const $ = (id) => document.getElementById(id);
+const numbers = new Intl.NumberFormat();
+const oneDecimal = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
+
+/** Samples for the charts: { t, lagMs, rate }. */
+let samples = [];
+/** records_replicated over time, for throughput: { t, records }. */
+let counts = [];
+let startedAt = null;
+let lastStatus = null;
+
+function formatDuration(ms) {
+  if (ms === null || ms === undefined || Number.isNaN(ms)) return '–';
+  if (ms < 10) return `${oneDecimal.format(ms)} ms`;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${oneDecimal.format(ms / 1000)} s`;
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes < 60) return `${minutes} min ${Math.round((ms % 60_000) / 1000)} s`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+function formatRate(perSecond) {
+  if (perSecond === null || perSecond === undefined) return '–';
+  return perSecond < 10 ? oneDecimal.format(perSecond) : numbers.format(Math.round(perSecond));
+}
+
+function ago(iso, now) {
+  if (!iso) return 'never';
+  const ms = Math.max(0, now - Date.parse(iso));
+  if (ms < 1500) return 'just now';
+  if (ms < 60_000) return `${Math.round(ms / 1000)} s ago`;
+  if (ms < 3_600_000) return `${Math.round(ms / 60_000)} min ago`;
+  if (ms < 86_400_000) return `${Math.round(ms / 3_600_000)} h ago`;
+  return new Date(iso).toLocaleString();
+}
+
+function setText(id, text, title) {
+  const el = $(id);
+  if (el.textContent !== text) el.textContent = text;
+  if (title !== undefined) el.title = title;
+}
+
+/** Changes per second over the last RATE_WINDOW_MS, from records_replicated deltas. */
+function throughput(now) {
+  const recent = counts.filter((c) => c.t >= now - RATE_WINDOW_MS);
+  const first = recent[0];
+  const last = recent[recent.length - 1];
+  if (!first || !last || last.t - first.t < 500) return null;
+  return (last.records - first.records) / ((last.t - first.t) / 1000);
+}
+
+function record(status, now) {
+  if (status.started_at !== startedAt) {
+    // A new replicator process: its counters started again from zero.
+    startedAt = status.started_at;
+    samples = [];
+    counts = [];
+  }
+  counts.push({ t: now, records: status.records_replicated });
+  counts = counts.filter((c) => c.t >= now - RATE_WINDOW_MS - POLL_MS);
+  samples.push({ t: now, lagMs: status.lag_ms, rate: throughput(now) });
+  samples = samples.filter((s) => s.t >= now - CHART_WINDOW_MS);
+}
+
+function render(status, now) {
+  record(status, now);
+  lastStatus = status;
+  document.body.dataset.stale = 'false';
+
+  const state = $('state');
+  state.dataset.state = status.state;
+  setText('state', status.state);
+  document.title = status.state === 'running' ? 'pg-replicator' : `pg-replicator · ${status.state}`;
+
+  const failing = status.state === 'failing' && status.last_error;
+  $('error').hidden = !failing;
+  if (failing) {
+    setText('error-title', 'Replication is failing');
+    setText('error-code', status.last_error_code ?? 'ERROR');
+    $('error-code').hidden = false;
+    setText('error-time', `since ${ago(status.last_error_time, now)} · ${numbers.format(status.error_count)} attempt(s)`);
+    setText('error-message', status.last_error);
+    $('error-hint').hidden = false;
+  }
+
+  setText('lag', formatDuration(status.lag_ms));
+  setText(
+    'lag-note',
+    status.state === 'failing' && status.last_sync_time
+      ? `as of the last batch, ${ago(status.last_sync_time, now)}`
+      : 'oldest change of the last batch',
+  );
+  setText('throughput', formatRate(throughput(now)));
+  setText('backlog', status.backlog === null ? '–' : numbers.format(status.backlog));
+  setText('records', numbers.format(status.records_replicated));
+  setText('batches', `in ${numbers.format(status.batches)} batch${status.batches === 1 ? '' : 'es'} since start`);
+
+  renderTables(status, now);
+  renderCopy(status.initial_copy);
+  renderDetails(status, now);
+  drawCharts();
+  setText('updated', new Date(now).toLocaleTimeString());
+}
+
+function renderTables(status, now) {
+  const rows = status.tables.map((t) => {
+    const tr = document.createElement('tr');
+    tr.dataset.table = t.table;
+    const name = document.createElement('td');
+    name.textContent = t.table;
+    const changes = document.createElement('td');
+    changes.className = 'num';
+    changes.textContent = numbers.format(t.changes_replicated);
+    const lastChange = document.createElement('td');
+    lastChange.className = 'num';
+    lastChange.textContent = ago(t.last_change_time, now);
+    if (t.last_change_time) lastChange.title = new Date(t.last_change_time).toLocaleString();
+    tr.append(name, changes, lastChange);
+    return tr;
+  });
+  $('tables').tBodies[0].replaceChildren(...rows);
+  $('tables-empty').hidden = rows.length > 0;
+}
+
+function renderCopy(copies) {
+  const section = $('copy');
+  if (!Array.isArray(copies) || copies.length === 0) {
+    section.hidden = true;
+    return;
+  }
+  section.hidden = false;
+  const items = copies.map((c) => {
+    const li = document.createElement('li');
+    li.dataset.table = c.table;
+    const head = document.createElement('div');
+    head.className = 'copy-head';
+    const name = document.createElement('strong');
+    name.textContent = c.table;
+    const figures = document.createElement('span');
+    figures.className = 'muted small';
+    const estimated = typeof c.rows_estimated === 'number' && c.rows_estimated > 0 ? c.rows_estimated : null;
+    const parts = [
+      estimated === null
+        ? `${numbers.format(c.rows_done)} rows`
+        : `${numbers.format(c.rows_done)} / ~${numbers.format(estimated)} rows (${Math.min(100, Math.floor((c.rows_done / estimated) * 100))}%)`,
+    ];
+    if (c.rate > 0) parts.push(`${formatRate(c.rate)} rows/s`);
+    if (estimated !== null && c.rate > 0 && c.rows_done < estimated) {
+      parts.push(`~${formatDuration(((estimated - c.rows_done) / c.rate) * 1000)} left`);
+    }
+    figures.textContent = parts.join(' · ');
+    head.append(name, figures);
+    const bar = document.createElement('div');
+    bar.className = 'bar';
+    bar.setAttribute('role', 'progressbar');
+    bar.setAttribute('aria-label', `initial copy of ${c.table}`);
+    const fill = document.createElement('span');
+    if (estimated === null) {
+      bar.dataset.unknown = 'true';
+    } else {
+      const percent = Math.min(100, (c.rows_done / estimated) * 100);
+      fill.style.width = `${percent}%`;
+      bar.setAttribute('aria-valuenow', String(Math.round(percent)));
+      bar.setAttribute('aria-valuemin', '0');
+      bar.setAttribute('aria-valuemax', '100');
+    }
+    bar.append(fill);
+    li.append(head, bar);
+    return li;
+  });
+  $('copy-list').replaceChildren(...items);
+}
+
+function reachability(id, value) {
+  const el = $(id);
+  el.dataset.ok = value === null ? '' : String(value);
+  setText(id, value === null ? 'checking…' : value ? 'reachable' : 'unreachable');
+}
+
+function renderDetails(status, now) {
+  reachability('primary', status.primary_reachable);
+  reachability('replica', status.replica_reachable);
+  setText('last-lsn', status.last_lsn);
+  setText(
+    'last-sync',
+    ago(status.last_sync_time, now),
+    status.last_sync_time ? new Date(status.last_sync_time).toLocaleString() : '',
+  );
+  setText(
+    'errors',
+    status.error_count === 0
+      ? 'none'
+      : `${numbers.format(status.error_count)} (last ${status.last_error_code ?? ''} ${ago(status.last_error_time, now)})`,
+  );
+  setText('started', `${new Date(status.started_at).toLocaleString()} (${formatDuration(now - Date.parse(status.started_at))})`);
+}
+
+function showUnreachable(error) {
+  const state = $('state');
+  state.dataset.state = 'unreachable';
+  setText('state', 'unreachable');
+  document.title = 'pg-replicator · unreachable';
+  document.body.dataset.stale = 'true';
+  $('error').hidden = false;
+  setText('error-title', 'The replicator does not answer');
+  $('error-code').hidden = true;
+  setText('error-time', lastStatus ? 'showing the last figures received' : '');
+  setText('error-message', String(error?.message ?? error));
+  $('error-hint').hidden = true;
+}
+
+function el(name, attributes, text) {
+  const node = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attributes)) node.setAttribute(k, String(v));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** Rounds up to 1, 2 or 5 times a power of ten. */
+function niceCeiling(value) {
+  const power = 10 ** Math.floor(Math.log10(value));
+  const f = value / power;
+  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * power;
+}
+
+/** The charts' time span: since the first sample, from 1 to 5 minutes, in whole minutes. */
+function chartWindow(now) {
+  const elapsed = samples.length > 0 ? now - samples[0].t : 0;
+  return Math.min(CHART_WINDOW_MS, Math.max(60_000, Math.ceil(elapsed / 60_000) * 60_000));
+}
+
+function minutesLabel(ms) {
+  const minutes = ms / 60_000;
+  return Number.isInteger(minutes) ? `${minutes} min` : `${oneDecimal.format(minutes)} min`;
+}
+
+function drawChart(svg, points, minimum, format, span) {
+  const width = svg.clientWidth;
+  const height = svg.clientHeight;
+  if (width === 0 || height === 0) return;
+  const left = 54;
+  const right = 8;
+  const top = 8;
+  const bottom = 22;
+  const now = Date.now();
+  const x = (t) => left + ((t - (now - span)) / span) * (width - left - right);
+  const values = points.map((p) => p.v);
+  const max = niceCeiling(Math.max(minimum, ...values));
+  const y = (v) => top + (1 - v / max) * (height - top - bottom);
+
+  const nodes = [];
+  for (const fraction of [0, 0.5, 1]) {
+    const v = max * fraction;
+    nodes.push(el('line', { class: 'grid', x1: left, x2: width - right, y1: y(v), y2: y(v) }));
+    nodes.push(el('text', { class: 'axis', x: left - 8, y: y(v) + 4, 'text-anchor': 'end' }, format(v)));
+  }
+  const baseline = height - bottom + 16;
+  nodes.push(el('text', { class: 'axis', x: left, y: baseline }, `${minutesLabel(span)} ago`));
+  nodes.push(
+    el('text', { class: 'axis', x: (left + width - right) / 2, y: baseline, 'text-anchor': 'middle' }, minutesLabel(span / 2)),
+  );
+  nodes.push(el('text', { class: 'axis', x: width - right, y: baseline, 'text-anchor': 'end' }, 'now'));
+
+  if (points.length >= 2) {
+    const line = points.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join('');
+    const first = points[0];
+    const last = points[points.length - 1];
+    const area = `${line}L${x(last.t).toFixed(1)},${y(0)}L${x(first.t).toFixed(1)},${y(0)}Z`;
+    nodes.push(el('path', { class: 'area', d: area }));
+    nodes.push(el('path', { class: 'line', d: line }));
+  } else {
+    nodes.push(
+      el(
+        'text',
+        { class: 'empty', x: (left + width - right) / 2, y: (top + height - bottom) / 2, 'text-anchor': 'middle' },
+        'collecting…',
+      ),
+    );
+  }
+  svg.replaceChildren(...nodes);
+}
+
+function drawCharts() {
+  const span = chartWindow(Date.now());
+  const lag = samples.filter((s) => typeof s.lagMs === 'number').map((s) => ({ t: s.t, v: s.lagMs }));
+  const rate = samples.filter((s) => typeof s.rate === 'number').map((s) => ({ t: s.t, v: s.rate }));
+  drawChart($('lag-chart'), lag, 10, formatDuration, span);
+  drawChart($('rate-chart'), rate, 1, (v) => formatRate(v), span);
+  setText('lag-span', `last ${minutesLabel(span)}`);
+  setText('rate-span', `changes/s, last ${minutesLabel(span)}`);
+}
+
+async function poll() {
+  try {
+    const response = await fetch('status', { cache: 'no-store', headers: { accept: 'application/json' } });
+    if (!response.ok) throw new Error(`GET /status answered HTTP ${response.status}`);
+    render(await response.json(), Date.now());
+  } catch (error) {
+    showUnreachable(error);
+  } finally {
+    setTimeout(poll, POLL_MS);
+  }
+}
+
+window.addEventListener('resize', drawCharts);
+poll();

@@ -1,0 +1,95 @@
+/**
+ * JSON Schemas of the API's answers. Fastify serializes with them (a field
+ * not listed here never leaves the process) and @fastify/swagger publishes
+ * them in /openapi.json, so the document cannot drift from what is sent.
+ */
+const nullable = (type: string, extra: Record<string, unknown> = {}) => ({ type: [type, 'null'], ...extra });
+
+export const statusSchema = {
+  type: 'object',
+  properties: {
+    last_lsn: { type: 'string', description: 'Highest change id applied to the replica (change_id of user_changes, as text)' },
+    last_sync_time: nullable('string', { format: 'date-time', description: 'When the last batch was committed on the replica' }),
+    records_replicated: { type: 'integer', description: 'Changes applied since this process started' },
+    error_count: { type: 'integer', description: 'Failed replication attempts since this process started' },
+    last_error: nullable('string', { description: 'The last failure, null when there was none' }),
+    is_running: { type: 'boolean', description: 'false once stopped' },
+    state: {
+      type: 'string',
+      enum: ['starting', 'running', 'failing', 'stopped'],
+      description: 'failing: the last attempt failed and is being retried with backoff',
+    },
+    lag_ms: nullable('number', {
+      description:
+        'Capture (primary) to replica commit of the oldest change in the last batch, in ms; 0 when caught up; null until the first attempt',
+    }),
+    backlog: nullable('integer', { description: 'Captured changes the replica does not hold yet; null until first counted' }),
+    batches: { type: 'integer', description: 'Batches committed on the replica since this process started' },
+    last_error_code: nullable('string', {
+      description:
+        'Stable code of the last failure (DATABASE_UNREACHABLE, AUTH_FAILED, SCHEMA_MISSING, SCHEMA_MISMATCH, CHANGE_REJECTED, CHANGE_LOG_INVALID, INTERNAL)',
+    }),
+    last_error_time: nullable('string', { format: 'date-time' }),
+    primary_reachable: nullable('boolean', { description: 'Last health check of the primary; null before the first' }),
+    replica_reachable: nullable('boolean', { description: 'Last health check of the replica; null before the first' }),
+    started_at: { type: 'string', format: 'date-time', description: 'When this process started' },
+    tables: {
+      type: 'array',
+      description: 'Tables that had changes replicated since this process started',
+      items: {
+        type: 'object',
+        properties: {
+          table: { type: 'string', description: 'Table name (schema-qualified outside public)' },
+          changes_replicated: { type: 'integer' },
+          last_change_time: nullable('string', { format: 'date-time', description: 'When its last change reached the replica' }),
+        },
+        required: ['table', 'changes_replicated', 'last_change_time'],
+      },
+    },
+    initial_copy: {
+      type: 'array',
+      description: 'Progress of the initial copy of existing rows, per table (absent when no copy ran)',
+      items: {
+        type: 'object',
+        properties: {
+          table: { type: 'string' },
+          rows_done: { type: 'integer', description: 'Rows copied so far' },
+          rows_estimated: nullable('integer', { description: "The planner's estimate of the table's rows; null when unknown" }),
+          rate: { type: 'number', description: 'Rows per second since the copy of this table started' },
+        },
+        required: ['table', 'rows_done', 'rows_estimated', 'rate'],
+      },
+    },
+  },
+  required: [
+    'last_lsn',
+    'last_sync_time',
+    'records_replicated',
+    'error_count',
+    'last_error',
+    'is_running',
+    'state',
+    'lag_ms',
+    'backlog',
+    'batches',
+    'last_error_code',
+    'last_error_time',
+    'primary_reachable',
+    'replica_reachable',
+    'started_at',
+    'tables',
+  ],
+} as const;
+
+export const healthSchema = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ok', 'unhealthy'] },
+    reason: {
+      type: 'string',
+      description:
+        'Why it is unhealthy: primary database unreachable, replica database unreachable, replication failing: <error>, replication stopped, starting',
+    },
+  },
+  required: ['status'],
+} as const;
