@@ -137,6 +137,15 @@ export class ReplicationLoop {
       counts: batch.counts,
       durationMs,
     });
+    for (const copy of batch.copied) {
+      const table = displayName(copy.table);
+      this.status.recordInitialCopy(table, copy.rowsCopied, copy.rowsEstimated);
+      this.log.info(
+        { table, rows_copied: copy.rowsCopied, rows_estimated: copy.rowsEstimated, done: copy.done },
+        `initial copy of ${table}: ${copy.rowsCopied} rows${copy.rowsEstimated ? ` of ~${copy.rowsEstimated}` : ''}${copy.done ? ', done' : ''}`,
+      );
+    }
+    if (batch.changes === 0) return;
     const { upserted, deleted, truncated } = batch.counts;
     this.log.info(
       {
