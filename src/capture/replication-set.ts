@@ -95,11 +95,12 @@ export async function removeTable(primary: pg.ClientBase, table: QualifiedName):
   return rows[0]?.removed === true;
 }
 
-/** Asks the running replicator to copy the table afresh (it notices at its next batch). */
-export async function requestResync(primary: pg.ClientBase, table: QualifiedName): Promise<boolean> {
-  const { rowCount } = await primary.query(
-    'UPDATE replicator.tables SET copy_requested_at = clock_timestamp() WHERE table_schema = $1 AND table_name = $2',
+/** Asks the running replicator to copy the table afresh (it notices at its next batch); null when not in the set. */
+export async function requestResync(primary: pg.ClientBase, table: QualifiedName): Promise<string | null> {
+  const { rows } = await primary.query<{ at: string }>(
+    `UPDATE replicator.tables SET copy_requested_at = clock_timestamp() WHERE table_schema = $1 AND table_name = $2
+     RETURNING to_char(copy_requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at`,
     [table.schema, table.name],
   );
-  return rowCount === 1;
+  return rows[0]?.at ?? null;
 }

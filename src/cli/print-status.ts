@@ -47,7 +47,14 @@ export function formatStatus(status: StatusSnapshot, apiUrl: string, now = Date.
     ['records replicated', numbers.format(status.records_replicated)],
     ['last change id (last_lsn)', status.last_lsn],
     ['last sync', when(status.last_sync_time, now)],
-    ['lag', status.lag_ms === null ? 'unknown' : duration(status.lag_ms)],
+    [
+      'lag',
+      status.lag_ms === null
+        ? 'unknown'
+        : status.lag_ms === 0 && status.last_batch_lag_ms !== null && status.last_batch_lag_ms !== undefined
+          ? `0 ms (caught up; last batch ${duration(status.last_batch_lag_ms)})`
+          : duration(status.lag_ms),
+    ],
     ['backlog', status.backlog === null ? 'unknown' : `${numbers.format(status.backlog)} change(s)`],
     ['batches', numbers.format(status.batches)],
     ['primary', reachable(status.primary_reachable)],

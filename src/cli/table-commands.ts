@@ -17,9 +17,10 @@ import {
 import type { Config } from '../config/parse-config.js';
 import { classifyDatabaseError } from '../db/classify-error.js';
 import { connectionConfig } from '../db/connect.js';
-import { displayName } from '../db/quote.js';
+import { displayName, type QualifiedName } from '../db/quote.js';
 import { ReplicatorError } from '../errors.js';
 import { checkReplicaTable, createReplicaTable, describeReplicatedTable } from '../replication/replicated-table.js';
+import { followCopy } from './follow-copy.js';
 
 type Options = Record<string, string | boolean | undefined>;
 
@@ -66,18 +67,22 @@ export function registerTableCommands(
     .description('add tables to the replication set (installs capture; creates the replica table if missing; idempotent)')
     .argument('<tables...>', 'schema.table (quote names with capitals or spaces: \'"My Schema"."My Table"\')')
     .option('--key <columns>', 'for a table without a primary key: a unique, not-null column list to use as the key')
+    .option('--no-wait', 'return at once instead of following the initial copy of existing rows')
     .addHelpText('after', '\nExamples:\n  replicator add public.orders sales.invoices\n  replicator add audit_log --key event_id')
     .action(async (tables: string[], options: Options) => {
       const declaredKey = typeof options.key === 'string' ? options.key.split(',').map((c) => c.trim()) : undefined;
       await withBoth(configFrom(options), async ({ primary, replica }) => {
+        const copies = new Map<QualifiedName, string>();
         for (const name of tables) {
           const entry = await addTable(primary, name, declaredKey);
           const table = await describeReplicatedTable(primary, entry);
           const created = await createReplicaTable(primary, replica, table);
           await checkReplicaTable(primary, replica, table);
+          if (entry.copyRequestedAt) copies.set(entry.table, entry.copyRequestedAt);
           const copy = entry.copyRequestedAt ? '; its existing rows will be copied by the running replicator' : '';
           process.stdout.write(`added ${describeEntry(entry)}${created ? ' (created on the replica)' : ''}${copy}\n`);
         }
+        if (options.wait !== false && copies.size > 0) await followCopy(replica, [...copies.keys()], copies);
       });
     });
 
@@ -114,17 +119,20 @@ export function registerTableCommands(
       'copy a table to the replica afresh (the running replicator empties its replica table and copies it, while changes keep flowing)',
     )
     .argument('<table>', 'schema.table')
+    .option('--no-wait', 'return at once instead of following the copy')
     .addHelpText('after', '\nExample:\n  replicator resync public.orders')
     .action(async (name: string, options: Options) => {
-      await withBoth(configFrom(options), async ({ primary }) => {
+      await withBoth(configFrom(options), async ({ primary, replica }) => {
         const table = await resolveTable(primary, name);
-        if (!(await requestResync(primary, table))) {
+        const requestedAt = await requestResync(primary, table);
+        if (!requestedAt) {
           throw new ReplicatorError(
             'SCHEMA_MISSING',
             `primary: ${displayName(table)} is not in the replication set; add it with \`replicator add ${name}\``,
           );
         }
         process.stdout.write(`resync of ${displayName(table)} requested; the running replicator copies it now\n`);
+        if (options.wait !== false) await followCopy(replica, [table], new Map([[table, requestedAt]]));
       });
     });
 }

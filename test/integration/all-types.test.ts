@@ -70,6 +70,7 @@ describe('exact values of every type', () => {
   it('copies existing rows exactly', async () => {
     const added = await runCli(['add', 'all_types'], env);
     assert.equal(added.code, 0, added.stderr);
+    assert.match(added.stdout, /copying all_types: 3 of ~\d+ rows, done/, 'add follows the copy until it is done');
     await waitFor('the initial copy', async () => (await tableText(servers.replicaSql, 'all_types')).length === 3, 30_000);
     assert.ok(await same(), 'row::text equal after the copy');
   });

@@ -32,18 +32,16 @@ describe('crash during the initial copy', () => {
     await servers.stop();
   });
 
-  const digest = async (client: pg.Client) =>
-    (
-      await client.query<{ d: string; n: number }>(
-        "SELECT md5(string_agg(b::text, ',' ORDER BY id)) AS d, count(*)::int AS n FROM big b",
-      )
-    ).rows[0];
+  const digest = async (client: pg.Client): Promise<{ d: string; n: number }> => {
+    const { rows } = await client.query("SELECT md5(string_agg(b::text, ',' ORDER BY id)) AS d, count(*)::int AS n FROM big b");
+    return rows[0];
+  };
   const progress = async () =>
     (await servers.replicaSql.query("SELECT rows_copied::int AS n, done FROM replicator.copy_progress WHERE table_name = 'big'"))
       .rows[0];
 
   it('resumes after SIGKILL and ends equal', async () => {
-    const added = await runCli(['add', 'big'], env);
+    const added = await runCli(['add', 'big', '--no-wait'], env);
     assert.equal(added.code, 0, added.stderr);
 
     const writers = new pg.Pool({ connectionString: servers.primaryUrl, max: 2 });

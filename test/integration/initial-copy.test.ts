@@ -61,7 +61,7 @@ describe('initial copy', () => {
     };
     const running = [writer(0), writer(1), writer(2)];
     try {
-      const added = await runCli(['add', 'items'], env);
+      const added = await runCli(['add', 'items', '--no-wait'], env);
       assert.equal(added.code, 0, added.stderr);
       assert.match(added.stdout, /existing rows will be copied/);
       await waitFor('the copy under way', async () => ((await progress())?.n ?? 0) > 0, 30_000);
