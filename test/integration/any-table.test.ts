@@ -46,7 +46,7 @@ describe('any table', () => {
     }
     const list = await runCli(['list', '--json'], env);
     const entries = JSON.parse(list.stdout) as Array<{ table: { name: string } }>;
-    assert.deepEqual(entries.map((e) => e.table.name).sort(), ['Order Items ✓', 'users']);
+    assert.deepEqual(entries.map((e) => e.table.name).sort(), ['Order Items ✓', 'users'].sort());
 
     await servers.primarySql.query(`INSERT INTO ${ORDER_ITEMS} VALUES (1, 1, 2.50, 'a'), (1, 2, 1, NULL), (2, 1, 1e-20, 'b')`);
     await servers.primarySql.query(
@@ -77,6 +77,23 @@ describe('any table', () => {
     assert.match(service.status.lastError ?? '', /ALTER TABLE "Odd Schema"\."Order Items ✓" ADD COLUMN "discount" numeric/);
     await servers.replicaSql.query(`ALTER TABLE ${ORDER_ITEMS} ADD COLUMN discount numeric DEFAULT 0`);
     await waitFor('resumed', () => same(ORDER_ITEMS));
+  });
+
+  it('captures a partitioned table at its root: every partition, present and future, and rows moving between them', async () => {
+    await servers.primarySql.query(`
+      CREATE TABLE measurements (id int, region text, v int, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+      CREATE TABLE measurements_eu PARTITION OF measurements FOR VALUES IN ('eu');
+      CREATE TABLE measurements_us PARTITION OF measurements FOR VALUES IN ('us');
+      INSERT INTO measurements VALUES (1, 'eu', 1), (2, 'us', 2);`);
+    const added = await runCli(['add', 'measurements'], env);
+    assert.equal(added.code, 0, added.stderr);
+    await servers.primarySql.query(`
+      CREATE TABLE measurements_asia PARTITION OF measurements FOR VALUES IN ('asia');
+      INSERT INTO measurements VALUES (3, 'asia', 3);
+      UPDATE measurements SET region = 'us' WHERE id = 1;
+      DELETE FROM measurements WHERE id = 2;`);
+    await waitFor('partitions replicated', () => same('measurements'));
+    assert.deepEqual(await tableText(servers.replicaSql, 'measurements'), ['(1,us,1)', '(3,asia,3)']);
   });
 
   it('removes a table: capture and pending changes gone, replica rows kept', async () => {
