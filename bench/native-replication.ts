@@ -68,6 +68,18 @@ export async function startNativeReplication(
   return { streaming: streamingName(row.substream), synchronousCommit: row.subsynccommit, binary: row.subbinary };
 }
 
+/** The apply worker's view, for a failure message. */
+export async function describeSubscription(replica: pg.ClientBase): Promise<string> {
+  const { rows } = await replica.query<{ pid: number | null; received: string | null; last_msg: string | null }>(
+    'SELECT pid, received_lsn::text AS received, last_msg_receipt_time::text AS last_msg FROM pg_stat_subscription WHERE subname = $1 AND relid IS NULL',
+    [SUBSCRIPTION],
+  );
+  const row = rows[0];
+  return row
+    ? `native apply worker pid ${row.pid ?? 'none'}, received up to ${row.received}, last message ${row.last_msg}`
+    : 'native apply worker not running';
+}
+
 // pg_subscription.substream is a "char": f = off, t = on, p = parallel.
 function streamingName(code: string): string {
   return ({ f: 'off', t: 'on', p: 'parallel' } as Record<string, string>)[code] ?? code;

@@ -3,7 +3,12 @@
  * comparative workload starts with. Both methods see the same servers, the
  * same table definitions and the same writers; only the replication differs.
  */
-import { type NativeSettings, startNativeReplication, stopNativeReplication } from './native-replication.js';
+import {
+  describeSubscription,
+  type NativeSettings,
+  startNativeReplication,
+  stopNativeReplication,
+} from './native-replication.js';
 import { type OursOptions, startOurs } from './ours-replication.js';
 import { resetPrimary, resetReplica } from './schema.js';
 import type { BenchServers } from './servers.js';
@@ -16,6 +21,8 @@ export interface ReplicationRun {
   /** The native subscription's effective settings; undefined for ours. */
   native?: NativeSettings;
   stop(): Promise<void>;
+  /** What to add to a failure message: the replication's own account of its state. */
+  diagnose(): Promise<string>;
 }
 
 export interface RunOptions {
@@ -42,8 +49,13 @@ export async function startReplication(
   const urls = { primaryUrl: servers.primaryUrl, replicaUrl: servers.replicaUrl };
   if (method === 'native') {
     const native = await startNativeReplication(servers.primary, servers.replica, servers.primaryUrl, timeoutMs);
-    return { method, native, stop: () => stopNativeReplication(servers.primary, servers.replica) };
+    return {
+      method,
+      native,
+      stop: () => stopNativeReplication(servers.primary, servers.replica),
+      diagnose: () => describeSubscription(servers.replica),
+    };
   }
-  const service = await startOurs(servers.primary, urls, timeoutMs, options.ours);
-  return { method, stop: () => service.stop() };
+  const ours = await startOurs(servers.primary, urls, timeoutMs, options.ours);
+  return { method, ...ours };
 }

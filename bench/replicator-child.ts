@@ -34,19 +34,27 @@ function exited(child: ChildProcess): Promise<void> {
   });
 }
 
+export interface ChildOptions {
+  /** e.g. --cpu-prof */
+  nodeFlags?: readonly string[];
+  /** Extra environment, e.g. USE_LISTEN / POLL_INTERVAL. */
+  env?: Record<string, string>;
+}
+
 export async function startReplicatorChild(
   urls: { primaryUrl: string; replicaUrl: string },
   timeoutMs: number,
-  nodeFlags: readonly string[] = [],
+  options: ChildOptions = {},
 ): Promise<ReplicatorChild> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeFlags, ENTRY, 'run'], {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), ENTRY, 'run'], {
     env: {
       ...process.env,
       PRIMARY_DATABASE_URL: urls.primaryUrl,
       REPLICA_DATABASE_URL: urls.replicaUrl,
       HTTP_PORT: String(port),
       LOG_LEVEL: 'warn',
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

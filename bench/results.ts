@@ -41,6 +41,8 @@ export interface Environment {
 
 export interface BenchResults extends Environment {
   quick: boolean;
+  /** Where pg-replicator ran: in the benchmark's process (startService) or as its own process. */
+  oursProcess: 'in-process' | 'separate';
   sizes: Sizes;
   nativeSubscription?: NativeSettings;
   workloads: Partial<Workloads>;
@@ -75,7 +77,8 @@ export function describeEnvironment(postgres: string): Environment {
 export function writeResults(results: BenchResults): string {
   const dir = path.join(REPO_ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${results.date.slice(0, 10)}-${results.commit}${results.quick ? '-quick' : ''}.json`);
+  const variant = `${results.quick ? '-quick' : ''}${results.oursProcess === 'separate' ? '-separate-process' : ''}`;
+  const file = path.join(dir, `${results.date.slice(0, 10)}-${results.commit}${variant}.json`);
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   return file;
 }

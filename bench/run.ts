@@ -6,7 +6,13 @@
  * (exit 0 whatever the timings, non-zero only when replication fails or the
  * copies differ) and writes nothing.
  *
- *   npm run bench [-- --quick] [-- --only bulk,lag] [-- --cpu-prof <dir>]
+ *   npm run bench [-- --quick] [--only bulk,lag] [--ours-process] [--cpu-prof <dir>]
+ *
+ * --only runs some workloads and writes nothing. --ours-process runs
+ * pg-replicator as a separate process in every workload (default: in this
+ * process, via startService); its results JSON is marked, BENCHMARKS.md is
+ * left alone. --cpu-prof writes a CPU profile of the memory workload's
+ * replicator process to <dir>.
  */
 import { parseArgs } from 'node:util';
 import { updateBenchmarksMd } from './benchmarks-md.js';
@@ -39,13 +45,14 @@ function parseOptions() {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       'cpu-prof': { type: 'string' },
+      'ours-process': { type: 'boolean', default: false },
     },
   });
   const only = values.only?.split(',').map((s) => s.trim());
   const unknown = only?.filter((name) => !(WORKLOADS as readonly string[]).includes(name)) ?? [];
   if (unknown.length > 0)
     throw new BenchFailure(`--only: unknown workload ${unknown.join(', ')}; choose from ${WORKLOADS.join(', ')}`);
-  return { quick: values.quick, only, cpuProfDir: values['cpu-prof'] };
+  return { quick: values.quick, only, cpuProfDir: values['cpu-prof'], oursAsChild: values['ours-process'] };
 }
 
 async function runWorkloads(
@@ -70,7 +77,13 @@ async function runWorkloads(
 }
 
 async function main(): Promise<number> {
-  const options = parseOptions();
+  let options: ReturnType<typeof parseOptions>;
+  try {
+    options = parseOptions();
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n`);
+    return 2;
+  }
   const sizes = options.quick ? QUICK : FULL;
   const started = now();
   const progress = (line: string) => process.stderr.write(`[${((now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
@@ -78,11 +91,14 @@ async function main(): Promise<number> {
   let servers: BenchServers | undefined;
   try {
     servers = await withTimeout(startBenchServers(), sizes.timeoutMs, 'starting the servers');
-    const ctx: BenchContext = { servers, sizes, progress };
+    // Before the run: the code measured is the code checked out when it started.
+    const environment = describeEnvironment(servers.postgresVersion);
+    const ctx: BenchContext = { servers, sizes, progress, oursAsChild: options.oursAsChild };
     const workloads = await runWorkloads(ctx, new Set(options.only ?? WORKLOADS), options.cpuProfDir);
     const results: BenchResults = {
-      ...describeEnvironment(servers.postgresVersion),
+      ...environment,
       quick: options.quick,
+      oursProcess: options.oursAsChild ? 'separate' : 'in-process',
       sizes,
       nativeSubscription: ctx.nativeSubscription,
       workloads,
@@ -90,11 +106,11 @@ async function main(): Promise<number> {
     };
     const rows = buildRows(results);
     process.stdout.write(`\n${renderText(rows)}\n\n`);
-    // Only a complete full run is a result worth keeping.
+    // Only complete full runs are results worth keeping; BENCHMARKS.md shows the standard one.
     if (!options.quick && !options.only) {
       const file = writeResults(results);
-      const md = updateBenchmarksMd(results, rows, file);
-      progress(`wrote ${file} and refreshed ${md}`);
+      progress(`wrote ${file}`);
+      if (!options.oursAsChild) progress(`refreshed ${updateBenchmarksMd(results, rows, file)}`);
     }
     progress('done; all replicas matched their primaries');
     return 0;

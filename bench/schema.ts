@@ -22,7 +22,8 @@ const CAPTURE_TRIGGERS = [
  * application's table and fires the same under both methods.
  */
 export async function resetPrimary(primary: pg.ClientBase, options: { capture: boolean }): Promise<void> {
-  await primary.query('DROP TABLE IF EXISTS users, user_changes CASCADE');
+  // The replicator schema too, if the install keeps bookkeeping there: nothing of a previous run survives.
+  await primary.query('DROP TABLE IF EXISTS users, user_changes CASCADE; DROP SCHEMA IF EXISTS replicator CASCADE');
   await installPrimary(primary);
   if (!options.capture) {
     for (const trigger of CAPTURE_TRIGGERS) await primary.query(`DROP TRIGGER ${trigger} ON users`);

@@ -4,7 +4,7 @@
  * correctness check, and replication stopped again, whatever happened.
  */
 
-import { assertSameRows, withTimeout } from './measure.js';
+import { assertSameRows, BenchFailure, withTimeout } from './measure.js';
 import type { NativeSettings } from './native-replication.js';
 import { type Method, type ReplicationRun, type RunOptions, startReplication } from './replication.js';
 import type { BenchServers } from './servers.js';
@@ -15,6 +15,8 @@ export interface BenchContext {
   sizes: Sizes;
   /** Progress lines (stderr), so stdout carries only the result table. */
   progress: (line: string) => void;
+  /** Run pg-replicator as a separate process in every workload (--ours-process), not in this one. */
+  oursAsChild: boolean;
   /** The native subscription's effective settings, as first seen: part of the results. */
   nativeSubscription?: NativeSettings;
 }
@@ -48,10 +50,18 @@ export async function runOnce<T extends object>(
   const what = `${workload} (${method})`;
   ctx.progress(`${what}...`);
   const { timeoutMs } = ctx.sizes;
-  const run = await withTimeout(startReplication(ctx.servers, method, timeoutMs, options), timeoutMs, `${what}: start`);
+  const ours = { ...options.ours, child: ctx.oursAsChild };
+  const run = await withTimeout(
+    startReplication(ctx.servers, method, timeoutMs, { ...options, ours }),
+    timeoutMs,
+    `${what}: start`,
+  );
   ctx.nativeSubscription ??= run.native;
   try {
-    const figures = await withTimeout(measure(run), timeoutMs, what);
+    const figures = await withTimeout(measure(run), timeoutMs, what).catch(async (error: Error) => {
+      const state = await run.diagnose().catch(() => 'state unknown');
+      throw error instanceof BenchFailure ? new BenchFailure(`${error.message} (${state})`) : error;
+    });
     const rows = await assertSameRows(ctx.servers.primary, ctx.servers.replica, what);
     return { ...figures, rows };
   } finally {

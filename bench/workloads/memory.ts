@@ -29,7 +29,7 @@ export async function runMemory(ctx: BenchContext, nodeFlags: readonly string[] 
   ctx.progress(`memory: bulk ${rows} rows through a separate replicator process...`);
   await resetBoth(ctx.servers, { capture: true });
   const since = await serverNow(primary);
-  const child = await startReplicatorChild({ primaryUrl, replicaUrl }, ctx.sizes.timeoutMs, nodeFlags);
+  const child = await startReplicatorChild({ primaryUrl, replicaUrl }, ctx.sizes.timeoutMs, { nodeFlags });
   let sampling = true;
   try {
     await waitForListener(primary, since, ctx.sizes.timeoutMs);
