@@ -23,6 +23,9 @@ export const statusSchema = {
       description:
         'Capture (primary) to replica commit of the oldest change in the last batch, in ms; 0 when caught up; null until the first attempt',
     }),
+    last_batch_lag_ms: nullable('number', {
+      description: 'The same for the last batch committed, kept once caught up; null before the first batch',
+    }),
     backlog: nullable('integer', { description: 'Captured changes the replica does not hold yet; null until first counted' }),
     batches: { type: 'integer', description: 'Batches committed on the replica since this process started' },
     last_error_code: nullable('string', {
@@ -70,6 +73,7 @@ export const statusSchema = {
     'is_running',
     'state',
     'lag_ms',
+    'last_batch_lag_ms',
     'backlog',
     'batches',
     'last_error_code',

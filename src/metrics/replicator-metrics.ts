@@ -145,7 +145,8 @@ export function createMetrics(status: ReplicationStatus, tables: readonly string
   const recordBatch = (batch: BatchRecord) => {
     batches.inc();
     batchChanges.observe(batch.changes);
-    batchLag.observe(batch.lagMs / 1000);
+    // A batch that only carried an initial-copy chunk has no change, hence no lag.
+    if (batch.changes > 0) batchLag.observe(batch.lagMs / 1000);
     if (batch.durationMs !== undefined) applyDuration.observe(batch.durationMs / 1000);
     for (const [table, n] of batch.perTable) changesReplicated.inc({ table }, n);
     if (batch.counts) {

@@ -17,6 +17,8 @@ export interface StatusSnapshot {
   state: ReplicationState;
   /** Capture-to-replica-commit time of the oldest change in the last batch; 0 when caught up. */
   lag_ms: number | null;
+  /** The same for the last batch committed, kept when caught up (null before the first). */
+  last_batch_lag_ms: number | null;
   /** Captured changes the replica does not hold yet. */
   backlog: number | null;
   batches: number;
@@ -79,6 +81,7 @@ export class ReplicationStatus {
   lastErrorTime: Date | null = null;
   state: ReplicationState = 'starting';
   lagMs: number | null = null;
+  lastBatchLagMs: number | null = null;
   backlog: number | null = null;
   batches = 0;
   primaryReachable: boolean | null = null;
@@ -101,6 +104,7 @@ export class ReplicationStatus {
     this.recordsReplicated += batch.changes;
     this.batches++;
     this.lagMs = batch.lagMs;
+    if (batch.changes > 0) this.lastBatchLagMs = batch.lagMs;
     for (const [table, changes] of batch.perTable) {
       const entry = this.tables.get(table) ?? { changes: 0, lastChangeTime: null };
       entry.changes += changes;
@@ -163,6 +167,7 @@ export class ReplicationStatus {
       is_running: this.state === 'running' || this.state === 'failing' || this.state === 'starting',
       state: this.state,
       lag_ms: this.lagMs,
+      last_batch_lag_ms: this.lastBatchLagMs,
       backlog: this.backlog,
       batches: this.batches,
       last_error_code: this.lastErrorCode,

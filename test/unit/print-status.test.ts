@@ -13,6 +13,7 @@ const base: StatusSnapshot = {
   is_running: true,
   state: 'running',
   lag_ms: 3.25,
+  last_batch_lag_ms: 3.25,
   backlog: 0,
   batches: 42,
   last_error_code: null,
@@ -38,7 +39,9 @@ describe('formatStatus', () => {
     assert.match(out, /^table\s+changes\s+last change$/m);
     assert.match(out, /^users\s+12,345\s+2025-12-09T10:30:15\.000Z \(5\.0 s ago\)$/m);
     assert.doesNotMatch(out, /initial copy/);
-    assert.doesNotMatch(out, /\x1b\[/, 'no colour unless asked');
+    const caughtUp = formatStatus({ ...base, lag_ms: 0, last_batch_lag_ms: 1500 }, 'http://x', NOW);
+    assert.match(caughtUp, /^lag\s+0 ms \(caught up; last batch 1\.5 s\)$/m);
+    assert.ok(!out.includes('\u001b['), 'no colour unless asked');
   });
 
   it('shows a failure with its code and time, and unknown figures as such', () => {
@@ -77,6 +80,6 @@ describe('formatStatus', () => {
     );
     assert.match(out, /^initial copy\s+rows\s+done\s+rate$/m);
     assert.match(out, /^users\s+1,200 \/ ~5,000\s+24%\s+300 rows\/s$/m);
-    assert.match(out, /state\s+\x1b\[32mrunning\x1b\[0m/);
+    assert.ok(out.includes('\u001b[32mrunning\u001b[0m'), 'the state in green');
   });
 });

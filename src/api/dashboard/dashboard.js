@@ -16,6 +16,7 @@ let samples = [];
 /** records_replicated over time, for throughput: { t, records }. */
 let counts = [];
 let startedAt = null;
+let lastSyncTime;
 let lastStatus = null;
 
 function formatDuration(ms) {
@@ -64,10 +65,16 @@ function record(status, now) {
     startedAt = status.started_at;
     samples = [];
     counts = [];
+    lastSyncTime = undefined;
   }
+  // lag_ms drops to 0 as soon as the loop is caught up, so between two polls
+  // it is nearly always 0: chart the lag of the batches committed since.
+  const newBatch = lastSyncTime !== undefined && status.last_sync_time !== lastSyncTime;
+  lastSyncTime = status.last_sync_time;
+  const lagMs = newBatch ? Math.max(status.lag_ms ?? 0, status.last_batch_lag_ms ?? 0) : status.lag_ms;
   counts.push({ t: now, records: status.records_replicated });
   counts = counts.filter((c) => c.t >= now - RATE_WINDOW_MS - POLL_MS);
-  samples.push({ t: now, lagMs: status.lag_ms, rate: throughput(now) });
+  samples.push({ t: now, lagMs, rate: throughput(now) });
   samples = samples.filter((s) => s.t >= now - CHART_WINDOW_MS);
 }
 
@@ -93,12 +100,12 @@ function render(status, now) {
   }
 
   setText('lag', formatDuration(status.lag_ms));
-  setText(
-    'lag-note',
-    status.state === 'failing' && status.last_sync_time
-      ? `as of the last batch, ${ago(status.last_sync_time, now)}`
-      : 'oldest change of the last batch',
-  );
+  let lagNote = 'oldest change of the last batch';
+  if (status.state === 'failing' && status.last_sync_time) lagNote = `as of the last batch, ${ago(status.last_sync_time, now)}`;
+  else if (status.lag_ms === 0 && typeof status.last_batch_lag_ms === 'number')
+    lagNote = `caught up · last batch ${formatDuration(status.last_batch_lag_ms)}`;
+  else if (status.lag_ms === 0) lagNote = 'caught up';
+  setText('lag-note', lagNote);
   setText('throughput', formatRate(throughput(now)));
   setText('backlog', status.backlog === null ? '–' : numbers.format(status.backlog));
   setText('records', numbers.format(status.records_replicated));
