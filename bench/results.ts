@@ -37,6 +37,8 @@ export interface Environment {
   machine: { cpus: number; cpuModel: string; memoryGiB: number; os: string };
   node: string;
   postgres: string;
+  /** 1-minute load average when the run started: above the CPU count, other work competed for the machine. */
+  loadAverageAtStart: number;
 }
 
 export interface BenchResults extends Environment {
@@ -47,6 +49,7 @@ export interface BenchResults extends Environment {
   nativeSubscription?: NativeSettings;
   workloads: Partial<Workloads>;
   totalSeconds: number;
+  loadAverageAtEnd: number;
 }
 
 function git(args: string[]): string {
@@ -70,6 +73,7 @@ export function describeEnvironment(postgres: string): Environment {
     },
     node: process.version,
     postgres,
+    loadAverageAtStart: Math.round((os.loadavg()[0] ?? 0) * 100) / 100,
   };
 }
 

@@ -14,6 +14,7 @@
  * left alone. --cpu-prof writes a CPU profile of the memory workload's
  * replicator process to <dir>.
  */
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { updateBenchmarksMd } from './benchmarks-md.js';
 import { BenchFailure, now, withTimeout } from './measure.js';
@@ -103,6 +104,7 @@ async function main(): Promise<number> {
       nativeSubscription: ctx.nativeSubscription,
       workloads,
       totalSeconds: (now() - started) / 1000,
+      loadAverageAtEnd: Math.round((os.loadavg()[0] ?? 0) * 100) / 100,
     };
     const rows = buildRows(results);
     process.stdout.write(`\n${renderText(rows)}\n\n`);
