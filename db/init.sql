@@ -42,9 +42,13 @@ CREATE INDEX IF NOT EXISTS user_changes_unprocessed
 -- triggers, hence one trigger per operation below, all calling this function.
 -- The SET clauses pin the settings that change how values print, so the log's
 -- text is the same whatever the writing session's DateStyle, IntervalStyle,
--- TimeZone or bytea_output.
+-- TimeZone or bytea_output. SECURITY DEFINER: the capture writes the change
+-- log with its owner's rights, so applications writing users need none on it
+-- (search_path is fixed to the one in force at install time).
 CREATE OR REPLACE FUNCTION track_user_changes() RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path FROM CURRENT
 SET datestyle = 'ISO, MDY'
 SET intervalstyle = 'postgres'
 SET timezone = 'UTC'
@@ -192,7 +196,8 @@ BEGIN
             processed        boolean NOT NULL DEFAULT false
         );
         CREATE INDEX ON replicator.%1$I (change_id) WHERE NOT processed;
-        CREATE OR REPLACE FUNCTION replicator.%2$I() RETURNS trigger LANGUAGE plpgsql
+        CREATE OR REPLACE FUNCTION replicator.%2$I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+        SET search_path = pg_catalog, pg_temp
         SET datestyle = 'ISO, MDY' SET intervalstyle = 'postgres' SET timezone = 'UTC'
         SET extra_float_digits = 3 SET bytea_output = 'hex'
         AS $fn$
@@ -227,9 +232,33 @@ BEGIN
     EXECUTE format('SELECT CASE WHEN EXISTS (SELECT FROM %s) THEN now() END', target) INTO requested;
     INSERT INTO replicator.tables (table_schema, table_name, log_schema, log_name, key_columns, copy_requested_at)
     VALUES (t_schema, t_name, 'replicator', log_name, declared_key, requested);
+    PERFORM replicator.grant_replicator(r.rolname) FROM pg_roles r
+    WHERE has_schema_privilege(r.oid, 'replicator', 'USAGE') AND NOT r.rolsuper AND r.oid <> current_user::regrole;
     RETURN format('replicator.%I', log_name);
 END
 $add$;
+
+-- grant_replicator gives a replicator login on the primary exactly what it
+-- needs for the current replication set: read the registry, each change log
+-- (mark processed, delete after the retention) and each replicated table
+-- (initial copy, verify). add_table calls it again for every role already
+-- allowed to use schema replicator, so added tables need no manual grant.
+CREATE OR REPLACE FUNCTION replicator.grant_replicator(role_name text)
+RETURNS void LANGUAGE plpgsql AS $grant$
+DECLARE
+    entry replicator.tables;
+BEGIN
+    EXECUTE format('GRANT USAGE ON SCHEMA replicator TO %I', role_name);
+    EXECUTE format('GRANT SELECT ON replicator.tables TO %I', role_name);
+    FOR entry IN SELECT * FROM replicator.tables LOOP
+        CONTINUE WHEN to_regclass(format('%I.%I', entry.table_schema, entry.table_name)) IS NULL;
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', entry.table_schema, role_name);
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', entry.log_schema, role_name);
+        EXECUTE format('GRANT SELECT ON %I.%I TO %I', entry.table_schema, entry.table_name, role_name);
+        EXECUTE format('GRANT SELECT, DELETE, UPDATE (processed) ON %I.%I TO %I', entry.log_schema, entry.log_name, role_name);
+    END LOOP;
+END
+$grant$;
 
 -- remove_table undoes add_table: the triggers, the capture function, the
 -- change log with its pending changes, and the registry entry. Idempotent.

@@ -17,6 +17,7 @@ import { ERROR_CODES, isReplicatorError, ReplicatorError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { startService } from '../service.js';
 import { printStatus } from './print-status.js';
+import { registerPrivilegesCommand } from './privileges-command.js';
 import { registerTableCommands } from './table-commands.js';
 
 const EXIT_CODES_HELP = `
@@ -152,6 +153,7 @@ export function buildProgram(): Command {
     });
 
   registerTableCommands(program, dbOptions, configFrom);
+  registerPrivilegesCommand(program, dbOptions, configFrom);
 
   program
     .command('status')

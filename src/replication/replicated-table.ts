@@ -175,6 +175,15 @@ export async function createReplicaTable(
   try {
     await replica.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(table.table.schema)}`);
     await replica.query(`CREATE TABLE ${quoteQualified(table.table)} (${definition})`);
+    // The replicator's login (any role allowed to use schema replicator) may write it.
+    const grants = await replica.query<{ sql: string }>(
+      `SELECT unnest(ARRAY[format('GRANT USAGE ON SCHEMA %I TO %I', $1::text, r.rolname),
+                           format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON %I.%I TO %I', $1::text, $2::text, r.rolname)]) AS sql
+       FROM pg_roles r
+       WHERE has_schema_privilege(r.oid, 'replicator', 'USAGE') AND NOT r.rolsuper AND r.rolname <> current_user`,
+      [table.table.schema, table.table.name],
+    );
+    for (const { sql } of grants.rows) await replica.query(sql);
   } catch (error) {
     throw new ReplicatorError(
       'SCHEMA_MISSING',

@@ -115,7 +115,7 @@ describe('AUTO_ADD_COLUMNS', () => {
   let service: Service;
   before(async () => {
     servers = await startTestServers();
-    service = await startInProcess(servers, { AUTO_ADD_COLUMNS: 'true' });
+    service = await startInProcess(servers, { AUTO_ADD_COLUMNS: 'true' }, true); // ALTER TABLE needs the owner
   });
   after(async () => {
     await service.stop();

@@ -58,7 +58,12 @@ describe('crash during the initial copy', () => {
     };
     const running = [writer(0), writer(1)];
     try {
-      const first = await startReplicator(env);
+      const asReplicator = {
+        ...env,
+        PRIMARY_DATABASE_URL: servers.replicator.primaryUrl,
+        REPLICA_DATABASE_URL: servers.replicator.replicaUrl,
+      };
+      const first = await startReplicator(asReplicator);
       await waitFor('a third of the copy done', async () => ((await progress())?.n ?? 0) >= 300_000, 120_000);
       first.child.kill('SIGKILL');
       await first.exited;
@@ -67,7 +72,7 @@ describe('crash during the initial copy', () => {
       const writesAtCrash = writes;
       await waitFor('writes while the replicator is down', async () => writes > writesAtCrash + 50);
 
-      const second = await startReplicator(env);
+      const second = await startReplicator(asReplicator);
       try {
         const crashedAt = atCrash?.n ?? 0;
         const next = await waitFor('the copy moving on', async () => {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startReplicator } from '../support/cli.js';
-import { startTestServers, type TestServers, tableText, waitFor } from '../support/servers.js';
+import { REPLICATOR_ROLE, startTestServers, type TestServers, tableText, waitFor } from '../support/servers.js';
 
 describe('crash recovery', () => {
   let servers: TestServers;
@@ -15,14 +15,15 @@ describe('crash recovery', () => {
 
   before(async () => {
     servers = await startTestServers();
-    env = { PRIMARY_DATABASE_URL: servers.primaryUrl, REPLICA_DATABASE_URL: servers.replicaUrl };
+    env = { PRIMARY_DATABASE_URL: servers.replicator.primaryUrl, REPLICA_DATABASE_URL: servers.replicator.replicaUrl };
     // ENABLE ALWAYS: fires even under session_replication_role = replica.
     await servers.replicaSql.query(`
       CREATE TABLE applied_writes (user_id bigint, op text);
       CREATE FUNCTION count_write() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN INSERT INTO applied_writes VALUES (coalesce(NEW.user_id, OLD.user_id), TG_OP); RETURN NULL; END $$;
       CREATE TRIGGER count_write AFTER INSERT OR UPDATE OR DELETE ON users FOR EACH ROW EXECUTE FUNCTION count_write();
-      ALTER TABLE users ENABLE ALWAYS TRIGGER count_write;`);
+      ALTER TABLE users ENABLE ALWAYS TRIGGER count_write;
+      GRANT INSERT ON applied_writes TO ${REPLICATOR_ROLE};`);
   });
   after(async () => {
     await servers.stop();

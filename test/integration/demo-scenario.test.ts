@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type RunningReplicator, runCli, startReplicator } from '../support/cli.js';
-import { startTestServers, TEST_PASSWORD, type TestServers, tableText, waitFor } from '../support/servers.js';
+import { REPLICATOR_ROLE, startTestServers, TEST_PASSWORD, type TestServers, tableText, waitFor } from '../support/servers.js';
 
 describe('the Go demo README, end to end', () => {
   let servers: TestServers;
@@ -38,6 +38,27 @@ describe('the Go demo README, end to end', () => {
     assert.equal(replicaTriggers.rowCount, 0, 'the replica has no triggers');
   });
 
+  it('grants a non-superuser replicator login exactly what it needs', async () => {
+    for (const client of [servers.primarySql, servers.replicaSql]) {
+      await client.query(`CREATE ROLE ${REPLICATOR_ROLE} LOGIN PASSWORD '${TEST_PASSWORD}'`);
+    }
+    const printed = await runCli(['privileges', '--primary-role', REPLICATOR_ROLE, '--replica-role', REPLICATOR_ROLE], env);
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.match(printed.stdout, /SELECT replicator\.grant_replicator\('replicator_login'\)/);
+    assert.match(printed.stdout, /GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON "public"\."users" TO "replicator_login"/);
+    const applied = await runCli(
+      ['privileges', '--primary-role', REPLICATOR_ROLE, '--replica-role', REPLICATOR_ROLE, '--apply'],
+      env,
+    );
+    assert.equal(applied.code, 0, applied.stderr);
+    const rights = await servers.primarySql.query(
+      `SELECT has_table_privilege($1, 'user_changes', 'INSERT') AS insert_log, has_table_privilege($1, 'users', 'UPDATE') AS update_users,
+              has_column_privilege($1, 'user_changes', 'processed', 'UPDATE') AS mark_processed`,
+      [REPLICATOR_ROLE],
+    );
+    assert.deepEqual(rights.rows[0], { insert_log: false, update_users: false, mark_processed: true });
+  });
+
   it('captures the three inserts in user_changes', async () => {
     await servers.primarySql.query(`-- Insert test users
 INSERT INTO users (name, email) VALUES 
@@ -53,7 +74,11 @@ INSERT INTO users (name, email) VALUES
   });
 
   it('replicates them and reports /status in the demo shape', async () => {
-    replicator = await startReplicator(env);
+    // The service runs as the least-privilege login, not as the owner.
+    replicator = await startReplicator({
+      PRIMARY_DATABASE_URL: servers.primaryUrl.replace('://postgres:', `://${REPLICATOR_ROLE}:`),
+      REPLICA_DATABASE_URL: servers.replicaUrl.replace('://postgres:', `://${REPLICATOR_ROLE}:`),
+    });
     await waitFor('3 users on the replica', async () => {
       const { rows } = await servers.replicaSql.query('SELECT * FROM users ORDER BY user_id;');
       return rows.length === 3;

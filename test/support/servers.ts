@@ -9,15 +9,21 @@ import path from 'node:path';
 import pg from 'pg';
 import { installReplica } from '../../src/apply/install-replica.js';
 import { installPrimary } from '../../src/capture/install-primary.js';
+import { privilegeSql } from '../../src/cli/privileges-command.js';
 import { type EmbeddedServer, startEmbeddedServer } from '../../src/embedded/embedded-server.js';
 
 export const TEST_PASSWORD = 's3cr3t-Pa55:word';
+/** The non-superuser logins the replicator runs as in tests (db/privileges.sql). */
+export const REPLICATOR_ROLE = 'replicator_login';
 
 export interface TestServers {
   primary: EmbeddedServer;
   replica: EmbeddedServer;
+  /** Superuser (owner) URLs: for installing schemas and the test's own DDL. */
   primaryUrl: string;
   replicaUrl: string;
+  /** Least-privilege URLs the replicator runs with (see db/privileges.sql). */
+  replicator: { primaryUrl: string; replicaUrl: string };
   /** One client per server for the test's own queries. */
   primarySql: pg.Client;
   replicaSql: pg.Client;
@@ -40,12 +46,22 @@ export async function startTestServers(
   if (options.install !== false) {
     await installPrimary(primarySql);
     await installReplica(replicaSql);
+    const grants = await privilegeSql(REPLICATOR_ROLE, REPLICATOR_ROLE);
+    for (const [client, sql] of [
+      [primarySql, grants.primary],
+      [replicaSql, grants.replica],
+    ] as const) {
+      await client.query(`CREATE ROLE ${REPLICATOR_ROLE} LOGIN PASSWORD '${TEST_PASSWORD}'`);
+      await client.query(sql);
+    }
   }
+  const asReplicator = (url: string) => url.replace('://postgres:', `://${REPLICATOR_ROLE}:`);
   const servers: TestServers = {
     primary,
     replica,
     primaryUrl: primary.url(),
     replicaUrl: replica.url(),
+    replicator: { primaryUrl: asReplicator(primary.url()), replicaUrl: asReplicator(replica.url()) },
     primarySql,
     replicaSql,
     async stop() {

@@ -4,7 +4,8 @@ import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
 import type { TestServers } from './servers.js';
 
-export async function startInProcess(servers: TestServers, env: Record<string, string> = {}): Promise<Service> {
+/** Runs as the least-privilege replicator logins unless `asOwner` (e.g. to let it ALTER replica tables). */
+export async function startInProcess(servers: TestServers, env: Record<string, string> = {}, asOwner = false): Promise<Service> {
   const config = parseConfig({ HTTP_PORT: '0', LOG_LEVEL: 'silent', ...env });
-  return startService(config, servers, createLogger(config.logLevel, { pretty: false }));
+  return startService(config, asOwner ? servers : servers.replicator, createLogger(config.logLevel, { pretty: false }));
 }
