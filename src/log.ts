@@ -9,6 +9,6 @@ export function createLogger(level: string, options: { pretty?: boolean } = {}):
   const usePretty = options.pretty ?? process.stdout.isTTY === true;
   const base = { level, base: undefined, redact: ['password', '*.password', 'url', '*.url'] };
   return usePretty
-    ? pino(base, pretty({ colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }))
+    ? pino(base, pretty({ colorize: true, sync: true, singleLine: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }))
     : pino(base);
 }

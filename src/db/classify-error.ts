@@ -52,6 +52,16 @@ export function classifyDatabaseError(error: unknown, role: DatabaseRole, url: s
       sqlState: e.code,
     });
   }
+  if (
+    /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(String(e?.code)) ||
+    /does not support SSL|certificate/i.test(reason)
+  ) {
+    return new ReplicatorError(
+      'DATABASE_UNREACHABLE',
+      `${where}: the TLS connection was refused (${reason || e?.code}); check sslmode and sslrootcert in the URL (verify-full needs the CA that signed the server's certificate)`,
+      { cause: error, sqlState: e?.code },
+    );
+  }
   if (isConnectionFailure(error)) {
     return new ReplicatorError(
       'DATABASE_UNREACHABLE',

@@ -82,7 +82,11 @@ export class ReplicationLoop {
     let lastPrune = 0;
     while (!this.stopping) {
       try {
-        this.prepared ??= await prepareTables(this.ctx, this.log, this.options);
+        if (!this.prepared) {
+          this.prepared = await prepareTables(this.ctx, this.log, this.options);
+          const names = this.prepared.tables.map((t) => displayName(t.table));
+          this.log.info({ tables: names }, `replication set: ${names.join(', ') || '(empty: add tables with replicator add)'}`);
+        }
         const from = this.position ?? (await this.recover(this.prepared));
         const batchStartedAt = performance.now();
         const batch = await replicateBatch(this.ctx, this.prepared, from, mode);
