@@ -78,7 +78,7 @@ export async function startService(config: Config, urls: ServiceUrls, log: Logge
     () => loop.currentPosition()?.snapshot,
   );
 
-  const api: FastifyInstance = createApi(status, { metrics });
+  const api: FastifyInstance = createApi(status, { metrics, token: config.apiToken });
   try {
     await api.listen({ host: config.httpHost, port: config.httpPort });
   } catch (error) {

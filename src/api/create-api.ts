@@ -11,16 +11,20 @@ import type { ReplicatorMetrics } from '../metrics/replicator-metrics.js';
 import { unhealthyReason } from '../replication/health-monitor.js';
 import type { ReplicationStatus } from '../replication/replication-status.js';
 import { DASHBOARD_CSP, loadDashboard } from './dashboard-assets.js';
+import { requireToken } from './require-token.js';
 import { healthSchema, statusSchema } from './schemas.js';
 import { PACKAGE_VERSION } from './version.js';
 
 export interface ApiOptions {
   /** Serves GET /metrics when given. */
   metrics?: ReplicatorMetrics;
+  /** API_TOKEN: required as a bearer token on every route but /health and the dashboard shell. */
+  token?: string;
 }
 
 export function createApi(status: ReplicationStatus, options: ApiOptions = {}): FastifyInstance {
   const app = Fastify({ logger: false });
+  if (options.token) requireToken(app, options.token);
   const dashboard = loadDashboard();
 
   void app.register(swagger, {

@@ -81,8 +81,10 @@ async function run(options: Record<string, string | boolean | undefined>): Promi
     await demo?.stop();
     throw error;
   });
-  if (config.httpHost === '127.0.0.1' || config.httpHost === 'localhost' || config.httpHost === '::1') {
-    log.info(`the API listens on ${service.url} only (loopback); set HTTP_HOST to expose it`);
+  if (!config.apiToken) {
+    log.info(`the API has no token and listens on ${service.url} only (loopback); set API_TOKEN and HTTP_HOST to expose it`);
+  } else {
+    log.info(`the API on ${service.url} requires Authorization: Bearer <API_TOKEN> (all but /health)`);
   }
   if (demo) {
     process.stdout.write(demoInstructions(demo, service.url, config.dataDir, withWriter));
@@ -164,7 +166,7 @@ export function buildProgram(): Command {
     .action(async (options: { url?: string; json?: boolean }) => {
       const config = parseConfig(process.env);
       const url = options.url ?? `http://${config.httpHost}:${config.httpPort}`;
-      process.exitCode = await printStatus(url, options.json === true);
+      process.exitCode = await printStatus(url, options.json === true, config.apiToken);
     });
 
   return program;

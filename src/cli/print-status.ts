@@ -94,7 +94,7 @@ export function formatStatus(status: StatusSnapshot, apiUrl: string, now = Date.
   return `${out.join('\n')}\n`;
 }
 
-export async function printStatus(apiUrl: string, json: boolean): Promise<number> {
+export async function printStatus(apiUrl: string, json: boolean, token?: string): Promise<number> {
   const unavailable = (why: string) =>
     new ReplicatorError(
       'STATUS_UNAVAILABLE',
@@ -102,16 +102,24 @@ export async function printStatus(apiUrl: string, json: boolean): Promise<number
     );
   let response: Response;
   try {
-    response = await fetch(new URL('/status', apiUrl), { signal: AbortSignal.timeout(5000) });
+    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+    response = await fetch(new URL('/status', apiUrl), { signal: AbortSignal.timeout(5000), headers });
   } catch {
     throw unavailable(`no replicator answers at ${apiUrl}`);
   }
   let status: StatusSnapshot;
   try {
+    if (response.status === 401) {
+      throw new ReplicatorError(
+        'STATUS_UNAVAILABLE',
+        `${apiUrl}/status needs the API token; set API_TOKEN to the replicator's token`,
+      );
+    }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     status = (await response.json()) as StatusSnapshot;
     if (typeof status.state !== 'string' || !Array.isArray(status.tables)) throw new Error('not a replicator status');
   } catch (error) {
+    if (error instanceof ReplicatorError) throw error;
     throw unavailable(`${apiUrl}/status did not answer like a pg-replicator (${(error as Error).message})`);
   }
   if (json) {

@@ -14,6 +14,8 @@ export interface Config {
   pollIntervalMs: number;
   batchSize: number;
   httpHost: string;
+  /** When set, every API endpoint but /health requires `Authorization: Bearer <token>`. */
+  apiToken: string | undefined;
   httpPort: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   /** LISTEN for the capture trigger's NOTIFY; off behind a transaction-mode pooler. */
@@ -41,6 +43,7 @@ export const ENV_NAMES = {
   pollInterval: 'POLL_INTERVAL',
   batchSize: 'BATCH_SIZE',
   httpHost: 'HTTP_HOST',
+  apiToken: 'API_TOKEN',
   httpPort: 'HTTP_PORT',
   logLevel: 'LOG_LEVEL',
   listen: 'USE_LISTEN',
@@ -161,6 +164,15 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
 
   const httpHost = withDefault('httpHost');
   if (/\s|\//.test(httpHost)) fail(ENV_NAMES.httpHost, `"${httpHost}" is not a host name or IP address`);
+  const apiToken = raw('apiToken');
+  if (apiToken !== undefined && apiToken.length < 16)
+    fail(ENV_NAMES.apiToken, 'is shorter than 16 characters; use a long random value (openssl rand -hex 32)');
+  if (apiToken === undefined && !isLoopback(httpHost)) {
+    fail(
+      ENV_NAMES.httpHost,
+      `"${httpHost}" would expose the API beyond this machine without authentication; set API_TOKEN too (openssl rand -hex 32)`,
+    );
+  }
 
   return {
     primaryUrl,
@@ -168,6 +180,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
     pollIntervalMs: duration('pollInterval', 10),
     batchSize: integer('batchSize', 1, 1_000_000),
     httpHost,
+    apiToken,
     httpPort: integer('httpPort', 0, 65535),
     logLevel: level.data,
     listen: boolean('listen'),
@@ -196,4 +209,8 @@ export function splitTableList(text: string): string[] {
   }
   names.push(current.trim());
   return names.filter((n) => n.length > 0);
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }

@@ -306,9 +306,23 @@ function drawCharts() {
   setText('rate-span', `changes/s, last ${minutesLabel(span)}`);
 }
 
+// With API_TOKEN set, open the page as http://host:port/#token=<API_TOKEN>: the
+// fragment never leaves the browser; the token is kept for this tab only.
+function apiToken() {
+  const fromFragment = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (fromFragment) {
+    sessionStorage.setItem('replicator-token', fromFragment);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return sessionStorage.getItem('replicator-token');
+}
+
 async function poll() {
   try {
-    const response = await fetch('status', { cache: 'no-store', headers: { accept: 'application/json' } });
+    const token = apiToken();
+    const headers = { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
+    const response = await fetch('status', { cache: 'no-store', headers });
+    if (response.status === 401) throw new Error('GET /status needs the API token: open this page as /#token=<API_TOKEN>');
     if (!response.ok) throw new Error(`GET /status answered HTTP ${response.status}`);
     render(await response.json(), Date.now());
   } catch (error) {
