@@ -38,4 +38,12 @@ describe('exact values', () => {
     await waitFor('the update', async () => (await tableText(servers.replicaSql, 'users')).some((r) => r.includes('back!')));
     assert.deepEqual(await tableText(servers.replicaSql, 'users'), await tableText(servers.primarySql, 'users'));
   });
+
+  it('replicates a 10 MB row', async () => {
+    await servers.primarySql.query("INSERT INTO users (name, email) VALUES (repeat('ab☃', 3500000), 'big@row.example')");
+    const query = "SELECT length(name) AS n, md5(name) AS h FROM users WHERE email = 'big@row.example'";
+    const expected = (await servers.primarySql.query(query)).rows[0];
+    assert.ok(expected.n * 3 >= 10_000_000);
+    await waitFor('the 10 MB row', async () => (await servers.replicaSql.query(query)).rows[0]?.h === expected.h);
+  });
 });
