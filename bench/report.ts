@@ -116,7 +116,8 @@ export function buildRows(results: BenchResults): Row[] {
     rows.push({
       workload: `memory: replicator peak RSS, bulk ${int(w.memory.rows)} rows`,
       native: '-',
-      ours: `${int(w.memory.peakRssMB)} MB`,
+      // One decimal: the figure sits close to its target, and a rounded 200 must not read as a pass at 200.4.
+      ours: `${w.memory.peakRssMB.toFixed(1)} MB`,
       ratio: '-',
       target: '<= 200 MB',
       pass: w.memory.peakRssMB <= 200,
