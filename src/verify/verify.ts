@@ -1,0 +1,201 @@
+/**
+ * `replicator verify`: compares primary and replica table by table, for every
+ * table of the replication set (or the ones named). Per table: key ranges
+ * hashed on both servers narrow differences down to candidate keys
+ * (compare-ranges.ts), candidates are confirmed once the replica has caught
+ * up with the primary position they were seen at (confirm-differences.ts),
+ * and with --repair the confirmed ones are rewritten from the primary
+ * (repair.ts). It runs beside a live primary and a running replicator.
+ */
+import { mayUseReplicationRole } from '../apply/begin-apply.js';
+import { listTables, type RegisteredTable, resolveTable } from '../capture/replication-set.js';
+import { displayName } from '../db/quote.js';
+import { isReplicatorError, ReplicatorError } from '../errors.js';
+import { checkReplicaTable, describeReplicatedTable, type ReplicatedTable } from '../replication/replicated-table.js';
+import { readCopyProgress } from '../snapshot/copy-progress.js';
+import { compareRanges, DEFAULT_RANGES, type RangeSettings } from './compare-ranges.js';
+import { confirmDifferences, type Unconfirmed } from './confirm-differences.js';
+import { keyColumnsToCollateC } from './key-order.js';
+import { type Repair, repairRows } from './repair.js';
+import type { Side } from './sides.js';
+import { TableSql } from './table-sql.js';
+
+export interface VerifyOptions {
+  /** Table names (schema.table) to verify; all of the replication set when empty. */
+  tables?: readonly string[];
+  repair?: boolean;
+  /** How long to wait for the replica to reach a primary position before a difference is judged. */
+  waitMs: number;
+  /** Confirmation rounds for rows that keep changing. */
+  rounds?: number;
+  ranges?: Partial<RangeSettings>;
+  /** Called as each table is done (for printing as it goes). */
+  onTable?: (report: TableReport) => void;
+}
+
+/**
+ * identical: no difference. different: confirmed differences. unconfirmed:
+ * rows that could not be judged (the replica did not catch up within --wait,
+ * or they kept changing). skipped: its initial copy is not finished. error:
+ * the table could not be compared (schema).
+ */
+export type TableStatus = 'identical' | 'different' | 'unconfirmed' | 'skipped' | 'error';
+
+export interface TableReport {
+  table: string;
+  status: TableStatus;
+  rows: { primary: number; replica: number };
+  /** Ranges hashed on both servers (first-level ranges and their parts). */
+  ranges: number;
+  /** Ranges compared row by row. */
+  leaves: number;
+  /** Keys that differed in a range and were looked at again. */
+  candidates: number;
+  /** Confirmation rounds run. */
+  rounds: number;
+  /** Key columns compared with COLLATE "C" (their collations differ between the servers). */
+  collateC: string[];
+  /** Confirmed differences, as key JSON objects. */
+  missing: string[];
+  extra: string[];
+  different: string[];
+  unconfirmed: Unconfirmed[];
+  repair: Repair | null;
+  /** Why the table was skipped or could not be compared. */
+  message: string | null;
+  elapsedMs: number;
+}
+
+export interface VerifyReport {
+  /** Every table identical: the command exits 0 only then. */
+  identical: boolean;
+  tables: TableReport[];
+  elapsedMs: number;
+}
+
+export const DEFAULT_ROUNDS = 10;
+
+/** Keys listed in a readable order (numbers in them compared as numbers); the key order itself is the servers'. */
+const byKey = new Intl.Collator('en', { numeric: true });
+
+function emptyReport(table: string): TableReport {
+  return {
+    table,
+    status: 'identical',
+    rows: { primary: 0, replica: 0 },
+    ranges: 0,
+    leaves: 0,
+    candidates: 0,
+    rounds: 0,
+    collateC: [],
+    missing: [],
+    extra: [],
+    different: [],
+    unconfirmed: [],
+    repair: null,
+    message: null,
+    elapsedMs: 0,
+  };
+}
+
+async function selectTables(primary: Side, names: readonly string[] | undefined): Promise<RegisteredTable[]> {
+  return primary.read(async (c) => {
+    const all = await listTables(c);
+    if (!names || names.length === 0) return all;
+    const selected: RegisteredTable[] = [];
+    for (const name of names) {
+      const table = await resolveTable(c, name);
+      const entry = all.find((t) => t.table.schema === table.schema && t.table.name === table.name);
+      if (!entry) {
+        throw new ReplicatorError(
+          'SCHEMA_MISSING',
+          `primary: ${displayName(table)} is not in the replication set; add it with \`replicator add ${name}\``,
+        );
+      }
+      if (!selected.includes(entry)) selected.push(entry);
+    }
+    return selected;
+  });
+}
+
+async function verifyTable(
+  primary: Side,
+  replica: Side,
+  entry: RegisteredTable,
+  options: VerifyOptions,
+  replicationRole: boolean,
+): Promise<TableReport> {
+  const started = performance.now();
+  const report = emptyReport(displayName(entry.table));
+  const done = () => {
+    report.elapsedMs = Math.round(performance.now() - started);
+    return report;
+  };
+  let table: ReplicatedTable;
+  let collateC: Set<string>;
+  try {
+    table = await primary.read((pc) => describeReplicatedTable(pc, entry));
+    collateC = await primary.read((pc) =>
+      replica.read(async (rc) => {
+        await checkReplicaTable(pc, rc, table);
+        return keyColumnsToCollateC(pc, rc, table);
+      }),
+    );
+  } catch (error) {
+    if (!isReplicatorError(error) || (error.code !== 'SCHEMA_MISSING' && error.code !== 'SCHEMA_MISMATCH')) throw error;
+    report.status = 'error';
+    report.message = error.message;
+    return done();
+  }
+  if (table.copyRequestedAt !== null) {
+    const progress = await replica.read((rc) => readCopyProgress(rc, table.table));
+    if (!progress || progress.requestedAt !== table.copyRequestedAt || !progress.done) {
+      report.status = 'skipped';
+      report.message = progress
+        ? `initial copy not finished (${progress.rowsCopied} rows copied); verify it once the copy is done`
+        : 'initial copy not started; it runs when `replicator run` runs';
+      return done();
+    }
+  }
+  report.collateC = [...collateC];
+  const sql = new TableSql(table, collateC);
+
+  const ranges = await compareRanges(primary, replica, sql, { ...DEFAULT_RANGES, ...options.ranges });
+  report.rows = { primary: ranges.primaryRows, replica: ranges.replicaRows };
+  report.ranges = ranges.ranges;
+  report.leaves = ranges.leaves;
+  report.candidates = ranges.candidates.size;
+
+  const confirmed = await confirmDifferences(primary, replica, sql, ranges.candidates, {
+    waitMs: options.waitMs,
+    rounds: options.rounds ?? DEFAULT_ROUNDS,
+  });
+  report.rounds = confirmed.rounds;
+  for (const [key, kind] of confirmed.differences) report[kind].push(key);
+  for (const kind of ['missing', 'extra', 'different'] as const) report[kind].sort(byKey.compare);
+  report.unconfirmed = confirmed.unconfirmed.sort((a, b) => byKey.compare(a.key, b.key));
+  if (confirmed.differences.size > 0) report.status = 'different';
+  else if (confirmed.unconfirmed.length > 0) report.status = 'unconfirmed';
+
+  if (options.repair && confirmed.differences.size > 0) {
+    report.repair = await repairRows(primary, replica, sql, [...confirmed.differences.keys()], replicationRole);
+  }
+  return done();
+}
+
+export async function verify(primary: Side, replica: Side, options: VerifyOptions): Promise<VerifyReport> {
+  const started = performance.now();
+  const entries = await selectTables(primary, options.tables);
+  const replicationRole = options.repair ? await replica.session(mayUseReplicationRole) : false;
+  const tables: TableReport[] = [];
+  for (const entry of entries) {
+    const report = await verifyTable(primary, replica, entry, options, replicationRole);
+    tables.push(report);
+    options.onTable?.(report);
+  }
+  return {
+    identical: tables.every((t) => t.status === 'identical'),
+    tables,
+    elapsedMs: Math.round(performance.now() - started),
+  };
+}
