@@ -19,6 +19,7 @@ import { startService } from '../service.js';
 import { printStatus } from './print-status.js';
 import { registerPrivilegesCommand } from './privileges-command.js';
 import { registerTableCommands } from './table-commands.js';
+import { registerVerifyCommand } from './verify-command.js';
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -156,6 +157,7 @@ export function buildProgram(): Command {
 
   registerTableCommands(program, dbOptions, configFrom);
   registerPrivilegesCommand(program, dbOptions, configFrom);
+  registerVerifyCommand(program, dbOptions, configFrom);
 
   program
     .command('status')
