@@ -171,6 +171,16 @@ async function verifyTable(
     rounds: options.rounds ?? DEFAULT_ROUNDS,
   });
   report.rounds = confirmed.rounds;
+  // A resync empties the replica table and copies it again: differences seen meanwhile are the copy's progress.
+  const now = await primary.read((c) => listTables(c));
+  const still = now.find((t) => t.table.schema === entry.table.schema && t.table.name === entry.table.name);
+  if (still?.copyRequestedAt !== entry.copyRequestedAt) {
+    report.status = 'skipped';
+    report.message = still
+      ? 'a resync was requested while verifying; verify it once the copy is done'
+      : 'removed from the replication set while verifying';
+    return done();
+  }
   for (const [key, kind] of confirmed.differences) report[kind].push(key);
   for (const kind of ['missing', 'extra', 'different'] as const) report[kind].sort(byKey.compare);
   report.unconfirmed = confirmed.unconfirmed.sort((a, b) => byKey.compare(a.key, b.key));
