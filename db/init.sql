@@ -31,10 +31,20 @@ CREATE TABLE IF NOT EXISTS user_changes (
     processed        boolean NOT NULL DEFAULT false
 );
 
--- The replicator reads only unprocessed changes; this index holds just those,
--- so a batch read costs the backlog, not the log's history.
-CREATE INDEX IF NOT EXISTS user_changes_unprocessed
-    ON user_changes (change_id) WHERE NOT processed;
+-- A batch is read by transaction id range (see src/source/read-changes.ts),
+-- so its cost is the batch, not the log's history. `processed` is not indexed:
+-- marking a change processed stays a cheap update.
+CREATE INDEX IF NOT EXISTS user_changes_txid ON user_changes (txid);
+
+-- Whether a replicator is waiting for a NOTIFY. A busy replicator clears it,
+-- so writers stop notifying: PostgreSQL serializes the commits of notifying
+-- transactions, which would cost concurrent writers dearly for nothing.
+CREATE SCHEMA IF NOT EXISTS replicator;
+CREATE TABLE IF NOT EXISTS replicator.wakeup (
+    id        int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    listening boolean NOT NULL DEFAULT true
+);
+INSERT INTO replicator.wakeup DEFAULT VALUES ON CONFLICT DO NOTHING;
 
 -- Statement-level capture: one INSERT ... SELECT per statement from the
 -- transition tables, not one plpgsql call per row (several times cheaper for
@@ -73,9 +83,10 @@ BEGIN
     ELSE
         INSERT INTO user_changes (operation) VALUES ('TRUNCATE');
     END IF;
-    -- Wakes a LISTENing replicator at commit; PostgreSQL folds repeats within a
-    -- transaction into one notification.
-    PERFORM pg_notify('pg_replicator', 'user_changes');
+    -- Wakes a waiting replicator at commit (repeats within a transaction fold into one).
+    IF coalesce((SELECT listening FROM replicator.wakeup), true) THEN
+        PERFORM pg_notify('pg_replicator', 'user_changes');
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -109,7 +120,6 @@ CREATE OR REPLACE TRIGGER update_users_updated_at
 
 -- The replication set: which tables are captured, into which change log, by
 -- which key. `users` is in it from the start, with the demo's names.
-CREATE SCHEMA IF NOT EXISTS replicator;
 CREATE TABLE IF NOT EXISTS replicator.tables (
     table_schema text NOT NULL,
     table_name   text NOT NULL,
@@ -139,6 +149,8 @@ DECLARE
     log_name text;
     fn_name  text;
     key_match text;
+    new_key  text;
+    old_key  text;
     requested timestamptz;
     existing replicator.tables;
 BEGIN
@@ -185,17 +197,20 @@ BEGIN
     END IF;
     fn_name := 'capture_' || target::oid;
     SELECT string_agg(format('n.%I = o.%I', k, k), ' AND ') INTO key_match FROM unnest(keys) k;
+    SELECT 'json_build_array(' || string_agg(format('n.%I', k), ', ') || ')' INTO new_key FROM unnest(keys) k;
+    SELECT 'json_build_array(' || string_agg(format('o.%I', k), ', ') || ')' INTO old_key FROM unnest(keys) k;
 
     EXECUTE format($ddl$
         CREATE TABLE replicator.%1$I (
             change_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             operation        text NOT NULL,
+            row_key          json,            -- the row's key values, as a JSON array
             row_data         json,
             txid             xid8 NOT NULL DEFAULT pg_current_xact_id(),
             change_timestamp timestamptz NOT NULL DEFAULT clock_timestamp(),
             processed        boolean NOT NULL DEFAULT false
         );
-        CREATE INDEX ON replicator.%1$I (change_id) WHERE NOT processed;
+        CREATE INDEX ON replicator.%1$I (txid);
         CREATE OR REPLACE FUNCTION replicator.%2$I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
         SET search_path = pg_catalog, pg_temp
         SET datestyle = 'ISO, MDY' SET intervalstyle = 'postgres' SET timezone = 'UTC'
@@ -203,17 +218,19 @@ BEGIN
         AS $fn$
         BEGIN
             IF TG_OP = 'INSERT' THEN
-                INSERT INTO replicator.%1$I (operation, row_data) SELECT 'INSERT', to_json(n.*) FROM new_rows n;
+                INSERT INTO replicator.%1$I (operation, row_key, row_data) SELECT 'INSERT', %6$s, to_json(n.*) FROM new_rows n;
             ELSIF TG_OP = 'UPDATE' THEN
-                INSERT INTO replicator.%1$I (operation, row_data) SELECT 'DELETE', to_json(o.*) FROM old_rows o
+                INSERT INTO replicator.%1$I (operation, row_key, row_data) SELECT 'DELETE', %7$s, to_json(o.*) FROM old_rows o
                 WHERE NOT EXISTS (SELECT FROM new_rows n WHERE %3$s);
-                INSERT INTO replicator.%1$I (operation, row_data) SELECT 'UPDATE', to_json(n.*) FROM new_rows n;
+                INSERT INTO replicator.%1$I (operation, row_key, row_data) SELECT 'UPDATE', %6$s, to_json(n.*) FROM new_rows n;
             ELSIF TG_OP = 'DELETE' THEN
-                INSERT INTO replicator.%1$I (operation, row_data) SELECT 'DELETE', to_json(o.*) FROM old_rows o;
+                INSERT INTO replicator.%1$I (operation, row_key, row_data) SELECT 'DELETE', %7$s, to_json(o.*) FROM old_rows o;
             ELSE
                 INSERT INTO replicator.%1$I (operation) VALUES ('TRUNCATE');
             END IF;
-            PERFORM pg_notify('pg_replicator', %4$L);
+            IF coalesce((SELECT listening FROM replicator.wakeup), true) THEN
+                PERFORM pg_notify('pg_replicator', %4$L);
+            END IF;
             RETURN NULL;
         END
         $fn$;
@@ -225,7 +242,7 @@ BEGIN
             FOR EACH STATEMENT EXECUTE FUNCTION replicator.%2$I();
         CREATE TRIGGER replicator_capture_truncate AFTER TRUNCATE ON %5$s
             FOR EACH STATEMENT EXECUTE FUNCTION replicator.%2$I();
-    $ddl$, log_name, fn_name, key_match, log_name, target);
+    $ddl$, log_name, fn_name, key_match, log_name, target, new_key, old_key);
 
     -- Writers were locked out by CREATE TRIGGER until this commits, so a row
     -- that exists now predates the capture: only then is a copy needed.
@@ -250,6 +267,7 @@ DECLARE
 BEGIN
     EXECUTE format('GRANT USAGE ON SCHEMA replicator TO %I', role_name);
     EXECUTE format('GRANT SELECT ON replicator.tables TO %I', role_name);
+    EXECUTE format('GRANT SELECT, UPDATE ON replicator.wakeup TO %I', role_name);
     FOR entry IN SELECT * FROM replicator.tables LOOP
         CONTINUE WHEN to_regclass(format('%I.%I', entry.table_schema, entry.table_name)) IS NULL;
         EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', entry.table_schema, role_name);
@@ -311,6 +329,7 @@ CREATE SCHEMA IF NOT EXISTS replicator;
 CREATE TABLE IF NOT EXISTS replicator.position (
     name            text PRIMARY KEY,
     snapshot        text NOT NULL,        -- pg_snapshot of the primary the replica is equal to
+    previous_snapshot text,               -- the one before: the last batch is the changes between the two
     last_change_id  bigint NOT NULL,      -- highest change id applied
     changes_applied bigint NOT NULL DEFAULT 0,
     applied_at      timestamptz NOT NULL DEFAULT now()

@@ -10,6 +10,8 @@ import { ReplicatorError } from '../errors.js';
 export interface ReplicaPosition {
   /** pg_snapshot (text) of the primary that the replica is equal to; null before the first batch. */
   snapshot: string | null;
+  /** The snapshot before it: the last batch was the changes between the two. */
+  previousSnapshot: string | null;
   lastChangeId: string;
   changesApplied: string;
   appliedAt: string | null;
@@ -17,11 +19,23 @@ export interface ReplicaPosition {
 
 export const POSITION_NAME = 'default';
 
-export const EMPTY_POSITION: ReplicaPosition = { snapshot: null, lastChangeId: '0', changesApplied: '0', appliedAt: null };
+export const EMPTY_POSITION: ReplicaPosition = {
+  snapshot: null,
+  previousSnapshot: null,
+  lastChangeId: '0',
+  changesApplied: '0',
+  appliedAt: null,
+};
 
 export async function readPosition(replica: pg.ClientBase | pg.Pool): Promise<ReplicaPosition> {
-  const { rows } = await replica.query<{ snapshot: string; last_change_id: string; changes_applied: string; applied_at: string }>(
-    `SELECT snapshot, last_change_id::text, changes_applied::text,
+  const { rows } = await replica.query<{
+    snapshot: string;
+    previous_snapshot: string | null;
+    last_change_id: string;
+    changes_applied: string;
+    applied_at: string;
+  }>(
+    `SELECT snapshot, previous_snapshot, last_change_id::text, changes_applied::text,
             to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS applied_at
      FROM replicator.position WHERE name = $1`,
     [POSITION_NAME],
@@ -30,6 +44,7 @@ export async function readPosition(replica: pg.ClientBase | pg.Pool): Promise<Re
   if (!row) return EMPTY_POSITION;
   return {
     snapshot: row.snapshot,
+    previousSnapshot: row.previous_snapshot,
     lastChangeId: row.last_change_id,
     changesApplied: row.changes_applied,
     appliedAt: row.applied_at,
@@ -41,7 +56,7 @@ export async function readPosition(replica: pg.ClientBase | pg.Pool): Promise<Re
 // rolls back instead of applying changes twice.
 const ADVANCE_POSITION = `
   UPDATE replicator.position
-  SET snapshot = $2, last_change_id = greatest(last_change_id, $3::bigint),
+  SET snapshot = $2, previous_snapshot = snapshot, last_change_id = greatest(last_change_id, $3::bigint),
       changes_applied = changes_applied + $4::bigint, applied_at = now()
   WHERE name = $1 AND snapshot = $5`;
 

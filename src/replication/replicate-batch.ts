@@ -1,12 +1,13 @@
 /**
  * One batch, start to finish: read the changes that became visible since the
  * replica's position (and, while a table is being copied, one chunk of its
- * rows as of the same snapshot), apply them and the new position in one
- * replica transaction, then acknowledge them on the primary.
+ * rows as of the same snapshot), and apply them and the new position in one
+ * replica transaction. Reading chunk k+1 on the primary overlaps applying
+ * chunk k on the replica.
  *
- * The order is what makes it exactly-once: the replica commit (rows +
- * position + copy progress) is the only point of truth; the acknowledgment
- * after it is a hint that can be lost and is redone from the stored position.
+ * The replica commit (rows + position + copy progress) is the only point of
+ * truth: the caller acknowledges on the primary afterwards, as a hint that
+ * can be lost and is redone from the stored position.
  */
 import type pg from 'pg';
 import { type AppliedCounts, type ApplyMode, applyChanges } from '../apply/apply-changes.js';
@@ -14,7 +15,6 @@ import { beginApply } from '../apply/begin-apply.js';
 import { type ReplicaPosition, writePosition } from '../apply/replica-position.js';
 import { clearForCopy, copyChunk, estimateRows } from '../snapshot/copy-chunk.js';
 import { type CopyProgress, writeCopyProgress } from '../snapshot/copy-progress.js';
-import { acknowledge } from '../source/acknowledge.js';
 import { type Change, readChanges } from '../source/read-changes.js';
 import { beginSnapshot } from '../source/take-snapshot.js';
 import { faultPoint } from './fault-point.js';
@@ -40,15 +40,23 @@ export interface BatchResult {
   perTable: Map<ReplicatedTable, number>;
   /** Initial-copy progress after this batch, for the tables that copied a chunk. */
   copied: CopyProgress[];
+  /** The snapshots the batch ran between (what the caller acknowledges). */
+  range: { from: string | null; to: string };
 }
 
-/** Null when nothing new has committed and nothing is left to copy; 'schema-changed' when the tables must be prepared again. */
+/** Nothing new had committed and nothing was left to copy, as of `snapshot`. */
+export interface EmptyBatch {
+  empty: true;
+  snapshot: string;
+}
+
+/** 'schema-changed' when the tables must be prepared again. */
 export async function replicateBatch(
   ctx: BatchContext,
   prepared: PreparedTables,
   from: ReplicaPosition,
   mode: ApplyMode,
-): Promise<BatchResult | 'schema-changed' | null> {
+): Promise<BatchResult | EmptyBatch | 'schema-changed'> {
   const onPrimary = <T>(work: Promise<T>) => work.catch((e) => Promise.reject(ctx.classify(e, 'primary')));
   const onReplica = <T>(work: Promise<T>) => work.catch((e) => Promise.reject(ctx.classify(e, 'replica')));
 
@@ -83,10 +91,15 @@ export async function replicateBatch(
 
     for (const table of prepared.tables) {
       const chunks = readChanges(primary, table, { from: from.snapshot, to: snapshot }, ctx.chunkSize);
+      let next = onPrimary(chunks.next());
       for (;;) {
-        const next = await onPrimary(chunks.next());
-        if (next.done) break;
-        const chunk = next.value;
+        const current = await next;
+        if (current.done) break;
+        const chunk = current.value;
+        next = onPrimary(chunks.next());
+        // The next chunk is read while this one is applied; a failed read is
+        // reported once the apply is done (or failed) rather than left unhandled.
+        next.catch(() => {});
         const applied = await onReplica(applyChanges(await openReplica(), table, chunk, mode));
         counts.upserted += applied.upserted;
         counts.deleted += applied.deleted;
@@ -110,7 +123,7 @@ export async function replicateBatch(
       copied.push(progress);
     }
 
-    if (!replica) return null;
+    if (!replica) return { empty: true, snapshot };
     await onReplica(writePosition(replica, from, { snapshot, lastChangeId, changes }));
     faultPoint('before-replica-commit');
     await onReplica(replica.query('COMMIT'));
@@ -132,14 +145,14 @@ export async function replicateBatch(
     if (progress.done) prepared.copies.delete(table);
     else prepared.copies.set(table, { progress, fresh: false });
   }
-  for (const table of prepared.tables) await onPrimary(acknowledge(ctx.primary, table, snapshot));
   const position: ReplicaPosition = {
     snapshot,
+    previousSnapshot: from.snapshot,
     lastChangeId,
     changesApplied: (BigInt(from.changesApplied) + BigInt(changes)).toString(),
     appliedAt: new Date().toISOString(),
   };
-  return { position, changes, counts, oldestCapturedAt, perTable, copied };
+  return { position, changes, counts, oldestCapturedAt, perTable, copied, range: { from: from.snapshot, to: snapshot } };
 }
 
 function maxId(current: string, chunk: readonly Change[]): string {

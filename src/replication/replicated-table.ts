@@ -17,6 +17,12 @@ export interface ReplicatedTable {
   /** Columns copied to the replica (generated columns excluded: the replica computes its own). */
   columns: string[];
   keyColumns: string[];
+  /**
+   * Where the change log keeps each change's key, so reading a batch need not
+   * parse row_data: 'row_key' (logs made by add_table), a column named like a
+   * single key column (the demo's user_changes.user_id), or null (parse it).
+   */
+  logKey: string | null;
   /** Set while the replica needs (or is doing) a full copy; see snapshot/. */
   copyRequestedAt: string | null;
 }
@@ -74,11 +80,18 @@ export async function describeReplicatedTable(primary: pg.ClientBase, entry: Reg
       `primary: change log ${displayName(log)} is missing or has no txid column; run \`replicator install-primary\``,
     );
   }
+  const singleKey = keyColumns.length === 1 ? columns.find((c) => c.name === keyColumns[0]) : undefined;
+  const logKey = logColumns.some((c) => c.name === 'row_key')
+    ? 'row_key'
+    : singleKey && logColumns.some((c) => c.name === singleKey.name && c.type === singleKey.type)
+      ? singleKey.name
+      : null;
   return {
     table,
     log,
     columns: columns.filter((c) => !c.generated).map((c) => c.name),
     keyColumns,
+    logKey,
     copyRequestedAt: entry.copyRequestedAt,
   };
 }

@@ -9,9 +9,10 @@ import type { ApplyMode } from '../apply/apply-changes.js';
 import { type ReplicaPosition, readPosition } from '../apply/replica-position.js';
 import { displayName } from '../db/quote.js';
 import { ReplicatorError } from '../errors.js';
-import { acknowledge } from '../source/acknowledge.js';
+import { Acknowledger, acknowledge } from '../source/acknowledge.js';
 import type { ChangeNotifications } from '../source/change-notifications.js';
 import { pruneChangeLog } from '../source/prune-change-log.js';
+import { finishedBy, inProgress, WakeupFlag } from '../source/wakeup-flag.js';
 import { type PreparedTables, prepareTables } from './prepare-tables.js';
 import { type BatchContext, type BatchResult, replicateBatch } from './replicate-batch.js';
 import type { ReplicationStatus } from './replication-status.js';
@@ -34,6 +35,11 @@ export class ReplicationLoop {
   private stopping = false;
   private position: ReplicaPosition | undefined;
   private prepared: PreparedTables | undefined;
+  private readonly wakeup: WakeupFlag;
+  private readonly acknowledger: Acknowledger;
+  /** Transactions in progress when the wakeup flag was turned on, not yet finished. */
+  private inFlight: bigint[] | undefined;
+  private shortPollMs = 0.5;
   private sleeper: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
   private done: Promise<void> | undefined;
 
@@ -43,7 +49,13 @@ export class ReplicationLoop {
     private readonly status: ReplicationStatus,
     private readonly log: Logger,
     private readonly options: LoopOptions,
-  ) {}
+  ) {
+    this.wakeup = new WakeupFlag(ctx.primary);
+    this.acknowledger = new Acknowledger(ctx.primary, (error) => {
+      // Not a replication failure (the replica's position is what counts); retried with the next batch.
+      this.log.warn({ err: String((error as Error)?.message ?? error) }, 'acknowledging on the primary failed; will retry');
+    });
+  }
 
   start(): Promise<void> {
     this.done ??= this.run();
@@ -80,6 +92,7 @@ export class ReplicationLoop {
     let backoffMs = BACKOFF_START_MS;
     let mode: ApplyMode = 'upsert';
     let lastPrune = 0;
+    let busyBatches = 0;
     while (!this.stopping) {
       try {
         if (!this.prepared) {
@@ -97,14 +110,24 @@ export class ReplicationLoop {
         }
         mode = 'upsert';
         backoffMs = BACKOFF_START_MS;
-        if (batch) this.recordBatch(batch, performance.now() - batchStartedAt);
-        else this.status.recordCaughtUp();
-        if (Date.now() - lastPrune >= this.options.pruneIntervalMs) {
-          lastPrune = Date.now();
-          await this.prune();
+        if ('empty' in batch) {
+          this.status.recordCaughtUp();
+        } else {
+          this.recordBatch(batch, performance.now() - batchStartedAt);
+          this.acknowledger.add(this.prepared.tables, batch.range);
         }
-        // More may be waiting after a batch; when caught up, sleep until a NOTIFY or the poll.
-        if (!batch) await (this.notifications?.wait(this.options.pollIntervalMs) ?? this.sleep(this.options.pollIntervalMs));
+        if (Date.now() - lastPrune >= this.options.pruneIntervalMs && this.position?.snapshot) {
+          lastPrune = Date.now();
+          await this.prune(this.position.snapshot);
+        }
+        if (!('empty' in batch)) {
+          // Busy: read again at once, and let writers stop notifying.
+          if (++busyBatches >= 2) await this.onPrimary(this.wakeup.set(false));
+          this.inFlight = undefined;
+          continue;
+        }
+        busyBatches = 0;
+        await this.waitForChanges(batch.snapshot);
       } catch (error) {
         if (this.stopping) break;
         if (mode === 'upsert' && (error as ReplicatorError).sqlState === '23505') {
@@ -118,6 +141,8 @@ export class ReplicationLoop {
         // Start over from what the replica says it holds; re-read both catalogs
         // if the schema may be why it failed.
         this.position = undefined;
+        this.wakeup.reset();
+        this.inFlight = undefined;
         const code = error instanceof ReplicatorError ? error.code : 'INTERNAL';
         const message = error instanceof Error ? error.message : String(error);
         if (code !== 'DATABASE_UNREACHABLE') this.prepared = undefined;
@@ -128,6 +153,40 @@ export class ReplicationLoop {
         backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS);
       }
     }
+    await this.acknowledger.flush();
+  }
+
+  /**
+   * Caught up as of `snapshot`: wait until there may be more. With LISTEN,
+   * turn the wakeup flag on, then poll (1 ms, doubling to 100 ms) until every
+   * transaction that was in progress when it was turned on has finished (one
+   * of them may have missed the flag, see wakeup-flag.ts), then wait for a
+   * NOTIFY or the poll interval. Without LISTEN, just the poll interval.
+   */
+  private async waitForChanges(snapshot: string): Promise<void> {
+    if (!this.notifications) {
+      await this.onPrimary(this.wakeup.set(false));
+      await this.sleep(this.options.pollIntervalMs);
+      return;
+    }
+    if (!this.wakeup.isListening) {
+      await this.onPrimary(this.wakeup.set(true));
+      this.inFlight = undefined; // the next batch's snapshot is the first after the flag
+      return;
+    }
+    this.inFlight = this.inFlight === undefined ? inProgress(snapshot) : this.inFlight.filter((x) => !finishedBy(x, snapshot));
+    if (this.inFlight.length > 0) {
+      this.shortPollMs = Math.min(this.shortPollMs * 2, 100);
+      await this.sleep(this.shortPollMs);
+      return;
+    }
+    this.shortPollMs = 0.5;
+    await this.notifications.wait(this.options.pollIntervalMs);
+    this.inFlight = undefined;
+  }
+
+  private onPrimary<T>(work: Promise<T>): Promise<T> {
+    return work.catch((e) => Promise.reject(this.ctx.classify(e, 'primary')));
   }
 
   private recordBatch(batch: BatchResult, durationMs: number): void {
@@ -171,10 +230,9 @@ export class ReplicationLoop {
   private async recover(prepared: PreparedTables): Promise<ReplicaPosition> {
     const position = await readPosition(this.ctx.replica).catch((e) => Promise.reject(this.ctx.classify(e, 'replica')));
     if (position.snapshot !== null) {
+      const lastBatch = { from: position.previousSnapshot, to: position.snapshot };
       for (const table of prepared.tables) {
-        const n = await acknowledge(this.ctx.primary, table, position.snapshot).catch((e) =>
-          Promise.reject(this.ctx.classify(e, 'primary')),
-        );
+        const n = await this.onPrimary(acknowledge(this.ctx.primary, table, lastBatch));
         if (n > 0)
           this.log.info({ table: displayName(table.table), changes: n }, 'acknowledged changes the replica already held');
       }
@@ -184,9 +242,9 @@ export class ReplicationLoop {
     return position;
   }
 
-  private async prune(): Promise<void> {
+  private async prune(replicaSnapshot: string): Promise<void> {
     for (const table of this.prepared?.tables ?? []) {
-      const n = await pruneChangeLog(this.ctx.primary, table, this.options.retentionMs);
+      const n = await pruneChangeLog(this.ctx.primary, table, this.options.retentionMs, replicaSnapshot);
       if (n > 0) this.log.debug({ table: displayName(table.table), deleted: n }, 'pruned acknowledged changes');
     }
   }

@@ -8,11 +8,16 @@
  * primary transaction is never split across two batches. `from` is null only
  * before the first batch ever: then every unprocessed visible change counts.
  *
- * Chunks keep memory flat however large the batch (keyset pagination on
- * change_id, served by the partial index of unprocessed changes).
+ * Every transaction not visible in `from` has an id at or above from's xmin,
+ * and every one visible in `to` is below to's xmax: the txid index turns that
+ * into a range scan whose cost is the batch, not the log's history. The
+ * caller runs this inside its REPEATABLE READ transaction (take-snapshot.ts):
+ * the first chunk is a plain query (one round trip for the usual small
+ * batch); a larger batch continues through a cursor, sorted once, so memory
+ * stays flat however large the batch.
  */
 import type pg from 'pg';
-import { quoteQualified } from '../db/quote.js';
+import { quoteIdent, quoteQualified } from '../db/quote.js';
 import { ReplicatorError } from '../errors.js';
 import type { ReplicatedTable } from '../replication/replicated-table.js';
 
@@ -36,22 +41,23 @@ export interface SnapshotRange {
 
 const OPERATIONS = new Set<string>(['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']);
 
-export const TAKE_SNAPSHOT = 'SELECT pg_current_snapshot()::text AS snapshot';
+/** The key as JSON text: stored by the capture (row_key), the demo log's user_id, or taken from the row. */
+function keyExpression(table: ReplicatedTable): string {
+  if (table.logKey === 'row_key') return 'row_key::text';
+  if (table.logKey !== null) return `json_build_array(${quoteIdent(table.logKey)})::text`;
+  return `json_build_array(${table.keyColumns.map((_, i) => `row_data -> ($4::text[])[${i + 1}]`).join(', ')})::text`;
+}
 
-function readChunkSql(table: ReplicatedTable): string {
-  // Key column names are JSON field names here, passed as parameter $5.
-  const key = table.keyColumns.map((_, i) => `row_data -> ($5::text[])[${i + 1}]`).join(', ');
+function batchQuery(table: ReplicatedTable): string {
   return `
-    SELECT change_id::text AS id, operation AS op, row_data::text AS row,
-           json_build_array(${key})::text AS key,
+    SELECT change_id::text AS id, operation AS op, row_data::text AS row, ${keyExpression(table)} AS key,
            (extract(epoch FROM change_timestamp) * 1000)::float8::text AS captured_at
     FROM ${quoteQualified(table.log)}
-    WHERE NOT processed
-      AND change_id > $3
+    WHERE txid >= coalesce(pg_snapshot_xmin($1::pg_snapshot), '0'::xid8)
+      AND txid < pg_snapshot_xmax($2::pg_snapshot)
       AND pg_visible_in_snapshot(txid, $2::pg_snapshot)
-      AND ($1::pg_snapshot IS NULL OR NOT pg_visible_in_snapshot(txid, $1::pg_snapshot))
-    ORDER BY change_id
-    LIMIT $4`;
+      AND CASE WHEN $1::pg_snapshot IS NULL THEN NOT processed ELSE NOT pg_visible_in_snapshot(txid, $1::pg_snapshot) END
+      AND change_id > $3::bigint`;
 }
 
 interface ChangeRow {
@@ -62,20 +68,34 @@ interface ChangeRow {
   captured_at: string;
 }
 
+let cursorCount = 0;
+
 export async function* readChanges(
-  primary: pg.ClientBase | pg.Pool,
+  primary: pg.ClientBase,
   table: ReplicatedTable,
   range: SnapshotRange,
   chunkSize: number,
 ): AsyncGenerator<Change[]> {
-  const sql = readChunkSql(table);
-  let after = '0';
-  for (;;) {
-    const { rows } = await primary.query<ChangeRow>(sql, [range.from, range.to, after, chunkSize, table.keyColumns]);
-    if (rows.length === 0) return;
-    yield rows.map((r) => toChange(table, r));
-    if (rows.length < chunkSize) return;
-    after = rows[rows.length - 1]?.id ?? after;
+  const sql = batchQuery(table);
+  const keyParam = table.logKey === null ? [table.keyColumns] : [];
+  const params = (after: string) => [range.from, range.to, after, ...keyParam];
+  const keyArg = table.logKey === null ? '$5' : '$4';
+  const first = await primary.query<ChangeRow>(`${sql} ORDER BY change_id LIMIT ${keyArg}`, [...params('0'), chunkSize]);
+  if (first.rows.length === 0) return;
+  yield first.rows.map((r) => toChange(table, r));
+  if (first.rows.length < chunkSize) return;
+
+  const cursor = quoteIdent(`replicator_batch_${++cursorCount}`);
+  const after = first.rows[first.rows.length - 1]?.id ?? '0';
+  await primary.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${sql} ORDER BY change_id`, params(after));
+  try {
+    for (;;) {
+      const { rows } = await primary.query<ChangeRow>(`FETCH ${chunkSize} FROM ${cursor}`);
+      if (rows.length > 0) yield rows.map((r) => toChange(table, r));
+      if (rows.length < chunkSize) return;
+    }
+  } finally {
+    await primary.query(`CLOSE ${cursor}`).catch(() => {});
   }
 }
 

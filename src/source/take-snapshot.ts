@@ -27,9 +27,11 @@ export interface PrimarySnapshot {
 }
 
 export async function beginSnapshot(primary: pg.ClientBase): Promise<PrimarySnapshot> {
-  await primary.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  const { rows } = await primary.query<{ snapshot: string; schema_version: string }>(SNAPSHOT_AND_SCHEMA);
-  const row = rows[0] as { snapshot: string; schema_version: string };
+  // One round trip: BEGIN and the snapshot travel as one simple-protocol message.
+  const results = (await primary.query(
+    `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ${SNAPSHOT_AND_SCHEMA}`,
+  )) as unknown as pg.QueryResult[];
+  const row = results[results.length - 1]?.rows[0] as { snapshot: string; schema_version: string };
   return { snapshot: row.snapshot, schemaVersion: row.schema_version };
 }
 

@@ -151,14 +151,17 @@ export class TableSql {
    * Whether the replica is still behind primary snapshot `$1` for this table:
    * some change of this table's log is visible in it but neither in the
    * replica's position `$2` nor acknowledged. A change is acknowledged
-   * (processed) only after the replica committed a position that holds it,
-   * so "not behind" means every change of this table visible in $1 is on the
-   * replica (now, or by the time a later read of the replica starts).
+   * (processed), or pruned from the log, only after the replica committed a
+   * position that holds it, so "not behind" means every change of this table
+   * visible in $1 is on the replica (now, or by the time a later read of the
+   * replica starts). Such a change's transaction id lies between $2's xmin and
+   * $1's xmax: a range the log's txid index (or the scan) keeps small.
    */
   behind(primarySnapshot: string, replicaSnapshot: string | null): Query {
     return {
       text: `SELECT EXISTS (SELECT FROM ${quoteQualified(this.table.log)}
-               WHERE NOT processed AND pg_visible_in_snapshot(txid, $1::pg_snapshot)
+               WHERE txid >= coalesce(pg_snapshot_xmin($2::pg_snapshot), '0'::xid8) AND txid < pg_snapshot_xmax($1::pg_snapshot)
+                 AND NOT processed AND pg_visible_in_snapshot(txid, $1::pg_snapshot)
                  AND ($2::pg_snapshot IS NULL OR NOT pg_visible_in_snapshot(txid, $2::pg_snapshot))) AS behind`,
       values: [primarySnapshot, replicaSnapshot],
     };

@@ -109,13 +109,15 @@ describe('ranges', () => {
 });
 
 describe('TableSql', () => {
-  const table: ReplicatedTable = {
+  // Asserted, not annotated: fields the description gains later need no change here.
+  const table = {
     table: { schema: 'Sales', name: 'Order "Items"' },
     log: { schema: 'replicator', name: 'order_items_changes' },
     columns: ['region', 'code', 'qty'],
     keyColumns: ['region', 'code'],
+    logKey: 'row_key',
     copyRequestedAt: null,
-  };
+  } as ReplicatedTable;
 
   it('passes bounds as parameters and quotes identifiers', () => {
     const lo = '{"region":"x\'); DROP TABLE t; --","code":"1"}';
