@@ -334,6 +334,8 @@ CREATE TABLE IF NOT EXISTS replicator.position (
     changes_applied bigint NOT NULL DEFAULT 0,
     applied_at      timestamptz NOT NULL DEFAULT now()
 );
+-- Added after the first release: installs from before get it here.
+ALTER TABLE replicator.position ADD COLUMN IF NOT EXISTS previous_snapshot text;
 
 -- Initial copy progress per table, written in the same transaction as each
 -- copied chunk: a crash resumes after the last finished chunk.

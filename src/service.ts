@@ -44,6 +44,9 @@ function passwordsOf(urls: ServiceUrls): string[] {
 
 export async function startService(config: Config, urls: ServiceUrls, log: Logger): Promise<Service> {
   const primary: pg.Pool = createPool(urls.primaryUrl, 'primary', 3);
+  // Outside a transaction-mode pooler (LISTEN on), replica sessions keep the
+  // apply settings, so the usual batch is one autocommit statement.
+  const oneStatement = config.listen;
   const replica: pg.Pool = createPool(urls.replicaUrl, 'replica', 2);
   const secrets = passwordsOf(urls);
   const classify = (error: unknown, role: 'primary' | 'replica') => {
@@ -58,7 +61,7 @@ export async function startService(config: Config, urls: ServiceUrls, log: Logge
   const metrics = createMetrics(status, []);
   const notifications = config.listen ? new ChangeNotifications(urls.primaryUrl, log) : undefined;
   const loop = new ReplicationLoop(
-    { primary, replica, chunkSize: config.batchSize, copyChunkRows: config.copyChunkRows, classify },
+    { primary, replica, chunkSize: config.batchSize, copyChunkRows: config.copyChunkRows, oneStatement, classify },
     notifications,
     status,
     log,

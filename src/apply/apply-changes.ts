@@ -21,16 +21,17 @@ import type { Change } from '../source/read-changes.js';
 
 export type ApplyMode = 'upsert' | 'replace';
 
-interface Statements {
-  deleteRows: string;
-  upsertRows: string;
-  insertRows: string;
+/** The statements of one table, for rows passed as a JSON array in parameter `param` (e.g. '$1'). */
+export interface TableStatements {
+  deleteRows(param: string): string;
+  upsertRows(param: string): string;
+  insertRows(param: string): string;
   truncate: string;
 }
 
-const cache = new WeakMap<ReplicatedTable, Statements>();
+const cache = new WeakMap<ReplicatedTable, TableStatements>();
 
-function statementsFor(table: ReplicatedTable): Statements {
+export function tableStatements(table: ReplicatedTable): TableStatements {
   const cached = cache.get(table);
   if (cached) return cached;
   const target = quoteQualified(table.table);
@@ -41,16 +42,30 @@ function statementsFor(table: ReplicatedTable): Statements {
   const onConflict = nonKey.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${nonKey.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`;
   // OVERRIDING SYSTEM VALUE: a replica column GENERATED ALWAYS AS IDENTITY must
   // still take the primary's value.
-  const insert = `INSERT INTO ${target} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM ${rowsOf('$1')}`;
-  const statements: Statements = {
-    deleteRows: `DELETE FROM ${target} AS t USING ${rowsOf('$1')} AS c WHERE ${keys.map((k) => `t.${k} = c.${k}`).join(' AND ')}`,
-    upsertRows: `${insert} ON CONFLICT (${keys.join(', ')}) ${onConflict}`,
+  const insert = (param: string) =>
+    `INSERT INTO ${target} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM ${rowsOf(param)}`;
+  const statements: TableStatements = {
+    deleteRows: (param) =>
+      `DELETE FROM ${target} AS t USING ${rowsOf(param)} AS c WHERE ${keys.map((k) => `t.${k} = c.${k}`).join(' AND ')}`,
+    upsertRows: (param) => `${insert(param)} ON CONFLICT (${keys.join(', ')}) ${onConflict}`,
     insertRows: insert,
     truncate: `TRUNCATE ${target}`,
   };
   cache.set(table, statements);
   return statements;
 }
+
+/** Each key's last change decides: row images to delete and to upsert (JSON texts), in capture order. */
+export function finalState(run: readonly Change[]): { deletes: string[]; upserts: string[] } {
+  const last = new Map<string, Change>();
+  for (const change of run) last.set(change.key, change);
+  const deletes: string[] = [];
+  const upserts: string[] = [];
+  for (const change of last.values()) (change.op === 'DELETE' ? deletes : upserts).push(change.row as string);
+  return { deletes, upserts };
+}
+
+export const asJsonArray = (rows: readonly string[]): string => `[${rows.join(',')}]`;
 
 export interface AppliedCounts {
   upserted: number;
@@ -64,7 +79,7 @@ export async function applyChanges(
   changes: readonly Change[],
   mode: ApplyMode,
 ): Promise<AppliedCounts> {
-  const sql = statementsFor(table);
+  const sql = tableStatements(table);
   const counts: AppliedCounts = { upserted: 0, deleted: 0, truncated: 0 };
   let run: Change[] = [];
   for (const change of changes) {
@@ -83,26 +98,19 @@ export async function applyChanges(
 
 async function applyRun(
   replica: pg.ClientBase,
-  sql: Statements,
+  sql: TableStatements,
   run: readonly Change[],
   mode: ApplyMode,
   counts: AppliedCounts,
 ): Promise<void> {
   if (run.length === 0) return;
-  const finalState = new Map<string, Change>();
-  for (const change of run) finalState.set(change.key, change);
-  const deletes: string[] = [];
-  const upserts: string[] = [];
-  for (const change of finalState.values()) {
-    (change.op === 'DELETE' ? deletes : upserts).push(change.row as string);
-  }
-  const asJsonArray = (rows: string[]) => `[${rows.join(',')}]`;
+  const { deletes, upserts } = finalState(run);
   if (mode === 'replace') {
-    await replica.query(sql.deleteRows, [asJsonArray([...deletes, ...upserts])]);
-    if (upserts.length > 0) await replica.query(sql.insertRows, [asJsonArray(upserts)]);
+    await replica.query(sql.deleteRows('$1'), [asJsonArray([...deletes, ...upserts])]);
+    if (upserts.length > 0) await replica.query(sql.insertRows('$1'), [asJsonArray(upserts)]);
   } else {
-    if (deletes.length > 0) await replica.query(sql.deleteRows, [asJsonArray(deletes)]);
-    if (upserts.length > 0) await replica.query(sql.upsertRows, [asJsonArray(upserts)]);
+    if (deletes.length > 0) await replica.query(sql.deleteRows('$1'), [asJsonArray(deletes)]);
+    if (upserts.length > 0) await replica.query(sql.upsertRows('$1'), [asJsonArray(upserts)]);
   }
   counts.deleted += deletes.length;
   counts.upserted += upserts.length;

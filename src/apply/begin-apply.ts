@@ -12,6 +12,17 @@
  */
 import type pg from 'pg';
 
+/**
+ * The same settings for a whole session, for the one-statement apply (outside
+ * a transaction-mode pooler, where they would not stay with the session).
+ * Separate statements: a role that may not set session_replication_role
+ * still gets the others.
+ */
+export const SESSION_SETTINGS = [
+  "SET datestyle = 'ISO, MDY'; SET intervalstyle = 'postgres'; SET timezone = 'UTC'; SET extra_float_digits = 3; SET bytea_output = 'hex'",
+  'SET session_replication_role = replica',
+] as const;
+
 const PINNED_SETTINGS = `SELECT set_config('datestyle', 'ISO, MDY', true), set_config('intervalstyle', 'postgres', true),
   set_config('timezone', 'UTC', true), set_config('extra_float_digits', '3', true), set_config('bytea_output', 'hex', true)`;
 

@@ -51,33 +51,49 @@ export async function readPosition(replica: pg.ClientBase | pg.Pool): Promise<Re
   };
 }
 
-// Moves the position only from the one this batch started at: if another
-// replicator (or a restore) moved it meanwhile, zero rows change and the batch
-// rolls back instead of applying changes twice.
-const ADVANCE_POSITION = `
-  UPDATE replicator.position
-  SET snapshot = $2, previous_snapshot = snapshot, last_change_id = greatest(last_change_id, $3::bigint),
-      changes_applied = changes_applied + $4::bigint, applied_at = now()
-  WHERE name = $1 AND snapshot = $5`;
+/**
+ * The statement that moves the position, with its values as parameters named
+ * by `param` (so it can also stand as a CTE of a larger statement). It moves
+ * the position only from the one the batch started at: if another replicator
+ * (or a restore) moved it meanwhile, it changes nothing and the batch is
+ * rolled back instead of applying changes twice. RETURNING 1 on success.
+ */
+export function positionStatement(
+  from: ReplicaPosition,
+  to: { snapshot: string; lastChangeId: string; changes: number },
+  param: (value: unknown) => string,
+): string {
+  if (from.snapshot === null) {
+    return `INSERT INTO replicator.position (name, snapshot, last_change_id, changes_applied)
+      VALUES (${param(POSITION_NAME)}, ${param(to.snapshot)}, ${param(to.lastChangeId)}::bigint, ${param(to.changes)}::bigint)
+      ON CONFLICT (name) DO NOTHING RETURNING 1`;
+  }
+  return `UPDATE replicator.position
+    SET snapshot = ${param(to.snapshot)}, previous_snapshot = snapshot,
+        last_change_id = greatest(last_change_id, ${param(to.lastChangeId)}::bigint),
+        changes_applied = changes_applied + ${param(to.changes)}::bigint, applied_at = now()
+    WHERE name = ${param(POSITION_NAME)} AND snapshot = ${param(from.snapshot)} RETURNING 1`;
+}
 
-const FIRST_POSITION = `
-  INSERT INTO replicator.position (name, snapshot, last_change_id, changes_applied)
-  VALUES ($1, $2, $3::bigint, $4::bigint)
-  ON CONFLICT (name) DO NOTHING`;
+export function positionMoved(): ReplicatorError {
+  return new ReplicatorError(
+    'CHANGE_REJECTED',
+    'replica: replicator.position moved while this batch was applied (another replicator running against the same replica?); the batch was rolled back and will be read again',
+  );
+}
+
+/** Collects query parameters and names them $1, $2, ... in order. */
+export function parameterList(): { values: unknown[]; param: (value: unknown) => string } {
+  const values: unknown[] = [];
+  return { values, param: (value) => `$${values.push(value)}` };
+}
 
 export async function writePosition(
   replica: pg.ClientBase,
   from: ReplicaPosition,
   to: { snapshot: string; lastChangeId: string; changes: number },
 ): Promise<void> {
-  const result =
-    from.snapshot === null
-      ? await replica.query(FIRST_POSITION, [POSITION_NAME, to.snapshot, to.lastChangeId, to.changes])
-      : await replica.query(ADVANCE_POSITION, [POSITION_NAME, to.snapshot, to.lastChangeId, to.changes, from.snapshot]);
-  if (result.rowCount !== 1) {
-    throw new ReplicatorError(
-      'CHANGE_REJECTED',
-      'replica: replicator.position moved while this batch was applied (another replicator running against the same replica?); the batch was rolled back and will be read again',
-    );
-  }
+  const { values, param } = parameterList();
+  const result = await replica.query(positionStatement(from, to, param), values);
+  if (result.rowCount !== 1) throw positionMoved();
 }

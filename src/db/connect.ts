@@ -34,3 +34,19 @@ export function createClient(url: string, role: DatabaseRole): pg.Client {
 export function describeDatabase(url: string, role: DatabaseRole): string {
   return `${role} database ${redactUrl(url)}`;
 }
+
+const prepared = new WeakSet<pg.PoolClient>();
+
+/**
+ * A pooled connection on which `setup` statements have run once (session
+ * settings); a statement that fails (a setting the role may not change) is
+ * skipped, the others stay.
+ */
+export async function connectWithSession(pool: pg.Pool, setup: readonly string[]): Promise<pg.PoolClient> {
+  const client = await pool.connect();
+  if (!prepared.has(client)) {
+    for (const sql of setup) await client.query(sql).catch(() => {});
+    prepared.add(client);
+  }
+  return client;
+}

@@ -11,11 +11,14 @@
  */
 import type pg from 'pg';
 import { type AppliedCounts, type ApplyMode, applyChanges } from '../apply/apply-changes.js';
-import { beginApply } from '../apply/begin-apply.js';
+import { applyInOneStatement } from '../apply/apply-in-one-statement.js';
+import { beginApply, SESSION_SETTINGS } from '../apply/begin-apply.js';
 import { type ReplicaPosition, writePosition } from '../apply/replica-position.js';
+import { connectWithSession } from '../db/connect.js';
 import { clearForCopy, copyChunk, estimateRows } from '../snapshot/copy-chunk.js';
 import { type CopyProgress, writeCopyProgress } from '../snapshot/copy-progress.js';
 import { type Change, readChanges } from '../source/read-changes.js';
+import { readSmallBatch } from '../source/read-small-batch.js';
 import { beginSnapshot } from '../source/take-snapshot.js';
 import { faultPoint } from './fault-point.js';
 import type { PreparedTables } from './prepare-tables.js';
@@ -27,6 +30,12 @@ export interface BatchContext {
   chunkSize: number;
   /** Rows per initial-copy chunk. */
   copyChunkRows: number;
+  /**
+   * Read and apply the usual small batch in one round trip each (session
+   * settings pinned per replica connection). Off behind a transaction-mode
+   * pooler, where every batch takes the long way with transaction-local settings.
+   */
+  oneStatement: boolean;
   /** Turns a driver or server error into a ReplicatorError naming the database it came from. */
   classify: (error: unknown, role: 'primary' | 'replica') => Error;
 }
@@ -59,6 +68,54 @@ export async function replicateBatch(
 ): Promise<BatchResult | EmptyBatch | 'schema-changed'> {
   const onPrimary = <T>(work: Promise<T>) => work.catch((e) => Promise.reject(ctx.classify(e, 'primary')));
   const onReplica = <T>(work: Promise<T>) => work.catch((e) => Promise.reject(ctx.classify(e, 'replica')));
+
+  if (ctx.oneStatement && prepared.copies.size === 0 && mode === 'upsert') {
+    const small = await onPrimary(readSmallBatch(ctx.primary, prepared.tables, from.snapshot, ctx.chunkSize));
+    if (small.schemaVersion !== prepared.schemaVersion) return 'schema-changed';
+    const truncates = [...small.changes.values()].some((run) => run.some((c) => c.op === 'TRUNCATE'));
+    if (small.changes.size === 0) return { empty: true, snapshot: small.snapshot };
+    if (!small.overflow && !truncates) {
+      let changes = 0;
+      let lastChangeId = from.lastChangeId;
+      let oldestCapturedAt = Number.POSITIVE_INFINITY;
+      const perTable = new Map<ReplicatedTable, number>();
+      for (const [table, run] of small.changes) {
+        changes += run.length;
+        perTable.set(table, run.length);
+        lastChangeId = maxId(lastChangeId, run);
+        oldestCapturedAt = Math.min(oldestCapturedAt, run[0]?.capturedAt ?? oldestCapturedAt);
+      }
+      faultPoint('before-replica-commit');
+      const client = await onReplica(connectWithSession(ctx.replica, SESSION_SETTINGS));
+      let counts: AppliedCounts;
+      try {
+        counts = await onReplica(
+          applyInOneStatement(client, small.changes, from, { snapshot: small.snapshot, lastChangeId, changes }),
+        );
+        client.release();
+      } catch (error) {
+        client.release(true);
+        throw error;
+      }
+      faultPoint('after-replica-commit');
+      const position: ReplicaPosition = {
+        snapshot: small.snapshot,
+        previousSnapshot: from.snapshot,
+        lastChangeId,
+        changesApplied: (BigInt(from.changesApplied) + BigInt(changes)).toString(),
+        appliedAt: new Date().toISOString(),
+      };
+      return {
+        position,
+        changes,
+        counts,
+        oldestCapturedAt,
+        perTable,
+        copied: [],
+        range: { from: from.snapshot, to: small.snapshot },
+      };
+    }
+  }
 
   const primary = await onPrimary(ctx.primary.connect());
   let replica: pg.PoolClient | undefined;

@@ -41,26 +41,38 @@ export interface SnapshotRange {
 
 const OPERATIONS = new Set<string>(['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']);
 
-/** The key as JSON text: stored by the capture (row_key), the demo log's user_id, or taken from the row. */
-function keyExpression(table: ReplicatedTable): string {
+/**
+ * The key as JSON text: stored by the capture (row_key), the demo log's
+ * user_id, or taken from the row (key names in the text[] parameter `keyNames`).
+ */
+function keyExpression(table: ReplicatedTable, keyNames: string): string {
   if (table.logKey === 'row_key') return 'row_key::text';
   if (table.logKey !== null) return `json_build_array(${quoteIdent(table.logKey)})::text`;
-  return `json_build_array(${table.keyColumns.map((_, i) => `row_data -> ($4::text[])[${i + 1}]`).join(', ')})::text`;
+  return `json_build_array(${table.keyColumns.map((_, i) => `row_data -> (${keyNames}::text[])[${i + 1}]`).join(', ')})::text`;
+}
+
+/**
+ * The changes of one log between two snapshots (`from` may be NULL), as
+ * SELECT columns id, op, row, key, captured_at; snapshot and parameter
+ * references are SQL expressions so the query can stand alone or inside the
+ * one-round-trip read of read-small-batch.ts.
+ */
+export function changesBetween(table: ReplicatedTable, from: string, to: string, keyNames: string): string {
+  return `
+    SELECT change_id::text AS id, operation AS op, row_data::text AS row, ${keyExpression(table, keyNames)} AS key,
+           (extract(epoch FROM change_timestamp) * 1000)::float8::text AS captured_at
+    FROM ${quoteQualified(table.log)}
+    WHERE txid >= coalesce(pg_snapshot_xmin(${from}), '0'::xid8)
+      AND txid < pg_snapshot_xmax(${to})
+      AND pg_visible_in_snapshot(txid, ${to})
+      AND CASE WHEN ${from} IS NULL THEN NOT processed ELSE NOT pg_visible_in_snapshot(txid, ${from}) END`;
 }
 
 function batchQuery(table: ReplicatedTable): string {
-  return `
-    SELECT change_id::text AS id, operation AS op, row_data::text AS row, ${keyExpression(table)} AS key,
-           (extract(epoch FROM change_timestamp) * 1000)::float8::text AS captured_at
-    FROM ${quoteQualified(table.log)}
-    WHERE txid >= coalesce(pg_snapshot_xmin($1::pg_snapshot), '0'::xid8)
-      AND txid < pg_snapshot_xmax($2::pg_snapshot)
-      AND pg_visible_in_snapshot(txid, $2::pg_snapshot)
-      AND CASE WHEN $1::pg_snapshot IS NULL THEN NOT processed ELSE NOT pg_visible_in_snapshot(txid, $1::pg_snapshot) END
-      AND change_id > $3::bigint`;
+  return `${changesBetween(table, '$1::pg_snapshot', '$2::pg_snapshot', '$4')} AND change_id > $3::bigint`;
 }
 
-interface ChangeRow {
+export interface ChangeRow {
   id: string;
   op: string;
   row: string | null;
@@ -99,7 +111,7 @@ export async function* readChanges(
   }
 }
 
-function toChange(table: ReplicatedTable, r: ChangeRow): Change {
+export function toChange(table: ReplicatedTable, r: ChangeRow): Change {
   if (!OPERATIONS.has(r.op) || (r.op !== 'TRUNCATE' && r.row === null)) {
     throw new ReplicatorError(
       'CHANGE_LOG_INVALID',

@@ -11,15 +11,17 @@
  */
 import type pg from 'pg';
 
-const SNAPSHOT_AND_SCHEMA = `
-  SELECT pg_current_snapshot()::text AS snapshot,
+/** The fingerprint of the replication set and its tables' columns, as a scalar subquery. */
+export const SCHEMA_VERSION = `(SELECT
          md5(coalesce(string_agg(
            concat_ws(':', t.table_schema, t.table_name, t.log_schema, t.log_name, t.key_columns::text, t.copy_requested_at::text,
              (SELECT string_agg(concat_ws(' ', a.attname, a.atttypid, a.atttypmod, a.attgenerated, a.attnotnull), ',' ORDER BY a.attnum)
               FROM pg_attribute a
               WHERE a.attrelid = to_regclass(format('%I.%I', t.table_schema, t.table_name)) AND a.attnum > 0 AND NOT a.attisdropped)),
-           ';' ORDER BY t.table_schema, t.table_name), '')) AS schema_version
-  FROM replicator.tables t`;
+           ';' ORDER BY t.table_schema, t.table_name), ''))
+  FROM replicator.tables t)`;
+
+const SNAPSHOT_AND_SCHEMA = `SELECT pg_current_snapshot()::text AS snapshot, ${SCHEMA_VERSION} AS schema_version`;
 
 export interface PrimarySnapshot {
   snapshot: string;
