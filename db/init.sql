@@ -337,6 +337,19 @@ CREATE TABLE IF NOT EXISTS replicator.position (
 -- Added after the first release: installs from before get it here.
 ALTER TABLE replicator.position ADD COLUMN IF NOT EXISTS previous_snapshot text;
 
+-- A replicator login already granted the replica's rights (db/privileges.sql)
+-- keeps them on a users table created again here.
+DO $grants$
+DECLARE
+    login name;
+BEGIN
+    FOR login IN SELECT r.rolname FROM pg_roles r
+                 WHERE has_schema_privilege(r.oid, 'replicator', 'USAGE') AND NOT r.rolsuper AND r.rolname <> current_user LOOP
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON users TO %I', login);
+    END LOOP;
+END
+$grants$;
+
 -- Initial copy progress per table, written in the same transaction as each
 -- copied chunk: a crash resumes after the last finished chunk.
 CREATE TABLE IF NOT EXISTS replicator.copy_progress (

@@ -21,9 +21,11 @@ export function connectionConfig(url: string, role: DatabaseRole): pg.ClientConf
 
 export function createPool(url: string, role: DatabaseRole, max = 2): pg.Pool {
   const pool = new pg.Pool({ ...connectionConfig(url, role), max, idleTimeoutMillis: 30_000 });
-  // An idle connection that the server drops must not crash the process; the
-  // next query gets a fresh connection and the loop's retry covers the rest.
+  // A connection the server (or the network) drops must not crash the process,
+  // whether it sits idle in the pool or is checked out between two queries:
+  // the next query on it fails, the loop retries, the pool opens a new one.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Service } from '../../src/service.js';
+import { runCli } from '../support/cli.js';
 import { startTestServers, type TestServers, tableText, waitFor } from '../support/servers.js';
 import { startInProcess } from '../support/service.js';
 
@@ -85,6 +86,33 @@ describe('rejected changes', () => {
       async () => (await servers.replicaSql.query(renamed)).rows[0]?.r === primaryRow,
       20_000,
     );
+  });
+});
+
+describe('a missing replica table', () => {
+  let servers: TestServers;
+  let service: Service;
+  before(async () => {
+    servers = await startTestServers();
+    await servers.replicaSql.query('DROP TABLE users');
+    service = await startInProcess(servers, { POLL_INTERVAL: '100ms' });
+  });
+  after(async () => {
+    await service.stop();
+    await servers.stop();
+  });
+
+  it('pauses naming the table and the fix, loses nothing, and resumes once it exists', async () => {
+    await servers.primarySql.query("INSERT INTO users (name, email) VALUES ('early', 'early@missing.example')");
+    await waitFor('the schema error', async () => service.status.lastErrorCode === 'SCHEMA_MISSING');
+    assert.match(service.status.lastError ?? '', /replica: table users does not exist; .*replicator install-replica/);
+    const installed = await runCli(['install-replica'], {
+      PRIMARY_DATABASE_URL: servers.primaryUrl,
+      REPLICA_DATABASE_URL: servers.replicaUrl,
+    });
+    assert.equal(installed.code, 0, installed.stderr);
+    await waitFor('the row replicated', async () => (await tableText(servers.replicaSql, 'users')).length === 1);
+    assert.deepEqual(await tableText(servers.replicaSql, 'users'), await tableText(servers.primarySql, 'users'));
   });
 });
 
