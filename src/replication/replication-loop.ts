@@ -177,7 +177,8 @@ export class ReplicationLoop {
     this.inFlight = this.inFlight === undefined ? inProgress(snapshot) : this.inFlight.filter((x) => !finishedBy(x, snapshot));
     if (this.inFlight.length > 0) {
       this.shortPollMs = Math.min(this.shortPollMs * 2, 100);
-      await this.sleep(this.shortPollMs);
+      // A NOTIFY (the flag is on) ends the short wait early.
+      await this.notifications.wait(this.shortPollMs);
       return;
     }
     this.shortPollMs = 0.5;
