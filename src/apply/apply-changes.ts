@@ -26,6 +26,8 @@ export interface TableStatements {
   deleteRows(param: string): string;
   upsertRows(param: string): string;
   insertRows(param: string): string;
+  /** The same upsert from a relation with the replicated columns (the initial copy's staging table). */
+  upsertFrom(relation: string): string;
   truncate: string;
 }
 
@@ -42,13 +44,15 @@ export function tableStatements(table: ReplicatedTable): TableStatements {
   const onConflict = nonKey.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${nonKey.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`;
   // OVERRIDING SYSTEM VALUE: a replica column GENERATED ALWAYS AS IDENTITY must
   // still take the primary's value.
-  const insert = (param: string) =>
-    `INSERT INTO ${target} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM ${rowsOf(param)}`;
+  const insertFrom = (relation: string) =>
+    `INSERT INTO ${target} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM ${relation}`;
+  const upsertFrom = (relation: string) => `${insertFrom(relation)} ON CONFLICT (${keys.join(', ')}) ${onConflict}`;
   const statements: TableStatements = {
     deleteRows: (param) =>
       `DELETE FROM ${target} AS t USING ${rowsOf(param)} AS c WHERE ${keys.map((k) => `t.${k} = c.${k}`).join(' AND ')}`,
-    upsertRows: (param) => `${insert(param)} ON CONFLICT (${keys.join(', ')}) ${onConflict}`,
-    insertRows: insert,
+    upsertRows: (param) => upsertFrom(rowsOf(param)),
+    insertRows: (param) => insertFrom(rowsOf(param)),
+    upsertFrom,
     truncate: `TRUNCATE ${target}`,
   };
   cache.set(table, statements);

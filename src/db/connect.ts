@@ -5,7 +5,6 @@
  */
 import pg from 'pg';
 import { parse } from 'pg-connection-string';
-import { redactUrl } from '../config/redact-url.js';
 
 export type DatabaseRole = 'primary' | 'replica';
 
@@ -31,10 +30,6 @@ export function createPool(url: string, role: DatabaseRole, max = 2): pg.Pool {
 
 export function createClient(url: string, role: DatabaseRole): pg.Client {
   return new pg.Client(connectionConfig(url, role));
-}
-
-export function describeDatabase(url: string, role: DatabaseRole): string {
-  return `${role} database ${redactUrl(url)}`;
 }
 
 const prepared = new WeakSet<pg.PoolClient>();

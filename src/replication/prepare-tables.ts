@@ -14,7 +14,7 @@ import { listTables } from '../capture/replication-set.js';
 import { displayName } from '../db/quote.js';
 import { type CopyProgress, readCopyProgress } from '../snapshot/copy-progress.js';
 import { readSchemaVersion } from '../source/take-snapshot.js';
-import type { BatchContext } from './replicate-batch.js';
+import { type BatchContext, on } from './replicate-batch.js';
 import { checkReplicaTable, describeReplicatedTable, type ReplicatedTable } from './replicated-table.js';
 
 export interface PreparedTables {
@@ -34,8 +34,8 @@ export async function prepareTables(
   log: Logger,
   options: { addColumns: boolean; ensureTables: readonly string[] },
 ): Promise<PreparedTables> {
-  const onPrimary = <T>(work: Promise<T>) => work.catch((e) => Promise.reject(ctx.classify(e, 'primary')));
-  const onReplica = <T>(work: Promise<T>) => work.catch((e) => Promise.reject(ctx.classify(e, 'replica')));
+  const onPrimary = on(ctx, 'primary');
+  const onReplica = on(ctx, 'replica');
   const primary = await onPrimary(ctx.primary.connect());
   let replica: pg.PoolClient | undefined;
   try {

@@ -59,6 +59,11 @@ export interface EmptyBatch {
   snapshot: string;
 }
 
+/** Wraps work on one database so its failure names that database (see BatchContext.classify). */
+export function on(ctx: BatchContext, role: 'primary' | 'replica'): <T>(work: Promise<T>) => Promise<T> {
+  return (work) => work.catch((e) => Promise.reject(ctx.classify(e, role)));
+}
+
 /** 'schema-changed' when the tables must be prepared again. */
 export async function replicateBatch(
   ctx: BatchContext,
@@ -66,8 +71,8 @@ export async function replicateBatch(
   from: ReplicaPosition,
   mode: ApplyMode,
 ): Promise<BatchResult | EmptyBatch | 'schema-changed'> {
-  const onPrimary = <T>(work: Promise<T>) => work.catch((e) => Promise.reject(ctx.classify(e, 'primary')));
-  const onReplica = <T>(work: Promise<T>) => work.catch((e) => Promise.reject(ctx.classify(e, 'replica')));
+  const onPrimary = on(ctx, 'primary');
+  const onReplica = on(ctx, 'replica');
 
   if (ctx.oneStatement && prepared.copies.size === 0 && mode === 'upsert') {
     const small = await onPrimary(readSmallBatch(ctx.primary, prepared.tables, from.snapshot, ctx.chunkSize));

@@ -14,7 +14,7 @@ import type { ChangeNotifications } from '../source/change-notifications.js';
 import { pruneChangeLog } from '../source/prune-change-log.js';
 import { finishedBy, inProgress, WakeupFlag } from '../source/wakeup-flag.js';
 import { type PreparedTables, prepareTables } from './prepare-tables.js';
-import { type BatchContext, type BatchResult, replicateBatch } from './replicate-batch.js';
+import { type BatchContext, type BatchResult, on, replicateBatch } from './replicate-batch.js';
 import type { ReplicationStatus } from './replication-status.js';
 
 export interface LoopOptions {
@@ -187,7 +187,7 @@ export class ReplicationLoop {
   }
 
   private onPrimary<T>(work: Promise<T>): Promise<T> {
-    return work.catch((e) => Promise.reject(this.ctx.classify(e, 'primary')));
+    return on(this.ctx, 'primary')(work);
   }
 
   private recordBatch(batch: BatchResult, durationMs: number): void {
@@ -229,7 +229,7 @@ export class ReplicationLoop {
    * the replica commit and the acknowledgment).
    */
   private async recover(prepared: PreparedTables): Promise<ReplicaPosition> {
-    const position = await readPosition(this.ctx.replica).catch((e) => Promise.reject(this.ctx.classify(e, 'replica')));
+    const position = await on(this.ctx, 'replica')(readPosition(this.ctx.replica));
     if (position.snapshot !== null) {
       const lastBatch = { from: position.previousSnapshot, to: position.snapshot };
       for (const table of prepared.tables) {

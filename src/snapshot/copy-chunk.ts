@@ -17,6 +17,7 @@
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { tableStatements } from '../apply/apply-changes.js';
 import { quoteIdent, quoteQualified } from '../db/quote.js';
 import type { ReplicatedTable } from '../replication/replicated-table.js';
 import type { CopyProgress } from './copy-progress.js';
@@ -82,12 +83,7 @@ export async function copyChunk(
   await pipeline(source, sink);
   const copied = Number(sink.rowCount ?? 0);
 
-  const nonKey = table.columns.filter((c) => !table.keyColumns.includes(c)).map(quoteIdent);
-  const onConflict = nonKey.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${nonKey.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`;
-  await replica.query(
-    `INSERT INTO ${target} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM ${staging}
-     ON CONFLICT (${table.keyColumns.map(quoteIdent).join(', ')}) ${onConflict}`,
-  );
+  await replica.query(tableStatements(table).upsertFrom(staging));
   await replica.query(`DROP TABLE ${staging}`);
 
   return {
