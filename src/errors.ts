@@ -11,6 +11,12 @@ export const ERROR_CODES = {
   SCHEMA_MISMATCH: { exit: 4, retryable: true },
   CHANGE_REJECTED: { exit: 5, retryable: true },
   CHANGE_LOG_INVALID: { exit: 5, retryable: true },
+  /** The primary's capture of a replicated table is missing, disabled or out of date. */
+  CAPTURE_BROKEN: { exit: 4, retryable: true },
+  /** The replicator's own objects are older than this package and this role may not upgrade them. */
+  MIGRATION_REQUIRED: { exit: 4, retryable: false },
+  /** The replica's stored position belongs to another primary, or another replicator holds the primary. */
+  SOURCE_MISMATCH: { exit: 10, retryable: false },
   STATUS_UNAVAILABLE: { exit: 6, retryable: false },
   EMBEDDED_START_FAILED: { exit: 7, retryable: false },
   PORT_IN_USE: { exit: 8, retryable: false },
