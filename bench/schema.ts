@@ -5,8 +5,7 @@
  * exactly what a user installs.
  */
 import type pg from 'pg';
-import { installReplica } from '../src/apply/install-replica.js';
-import { installPrimary } from '../src/capture/install-primary.js';
+import { installDemo } from '../src/embedded/install-demo.js';
 
 const CAPTURE_TRIGGERS = [
   'users_change_trigger',
@@ -24,7 +23,7 @@ const CAPTURE_TRIGGERS = [
 export async function resetPrimary(primary: pg.ClientBase, options: { capture: boolean }): Promise<void> {
   // The replicator schema too, if the install keeps bookkeeping there: nothing of a previous run survives.
   await primary.query('DROP TABLE IF EXISTS users, user_changes CASCADE; DROP SCHEMA IF EXISTS replicator CASCADE');
-  await installPrimary(primary);
+  await installDemo(primary, 'primary');
   if (!options.capture) {
     for (const trigger of CAPTURE_TRIGGERS) await primary.query(`DROP TRIGGER ${trigger} ON users`);
   }
@@ -47,7 +46,7 @@ const ARRIVAL_STAMP = `
 /** Drops and recreates the replica's users table and pg-replicator's position. */
 export async function resetReplica(replica: pg.ClientBase, options: { arrivalStamp: boolean }): Promise<void> {
   await replica.query('DROP TABLE IF EXISTS users CASCADE; DROP SCHEMA IF EXISTS replicator CASCADE');
-  await installReplica(replica);
+  await installDemo(replica, 'replica');
   if (options.arrivalStamp) await replica.query(ARRIVAL_STAMP);
   await replica.query('CHECKPOINT');
 }

@@ -13,11 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { installReplica } from '../src/apply/install-replica.js';
-import { installPrimary } from '../src/capture/install-primary.js';
-import { classifyDatabaseError } from '../src/db/classify-error.js';
-import { createPool } from '../src/db/connect.js';
+import { Database } from '../src/db/database.js';
 import { type EmbeddedServer, startEmbeddedServer } from '../src/embedded/embedded-server.js';
+import { installDemo } from '../src/embedded/install-demo.js';
 import { Side } from '../src/verify/sides.js';
 import { type VerifyReport, verify } from '../src/verify/verify.js';
 
@@ -52,7 +50,7 @@ async function main(): Promise<void> {
   chmodSync(root, 0o755);
   const servers: EmbeddedServer[] = [];
   const clients: pg.Client[] = [];
-  const pools: pg.Pool[] = [];
+  const pools: Database[] = [];
   try {
     const started = await Promise.all(
       ['primary', 'replica'].map((name) => startEmbeddedServer({ dataDir: path.join(root, name), password: PASSWORD })),
@@ -63,8 +61,8 @@ async function main(): Promise<void> {
     const replica = new pg.Client(replicaServer.url());
     clients.push(primary, replica);
     await Promise.all([primary.connect(), replica.connect()]);
-    await installPrimary(primary);
-    await installReplica(replica);
+    await installDemo(primary, 'primary');
+    await installDemo(replica, 'replica');
     await primary.query(TABLE);
     await primary.query("SELECT replicator.add_table('accounts')");
     await replica.query(TABLE);
@@ -84,9 +82,9 @@ async function main(): Promise<void> {
     );
 
     const side = (role: 'primary' | 'replica', url: string) => {
-      const pool = createPool(url, role, JOBS + 1);
-      pools.push(pool);
-      return new Side(role, pool, (error) => classifyDatabaseError(error, role, url));
+      const db = new Database({ url, role, max: JOBS + 1, purpose: 'verify' });
+      pools.push(db);
+      return new Side(db);
     };
     const p = side('primary', primaryServer.url());
     const r = side('replica', replicaServer.url());
@@ -104,7 +102,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${summary('after the repair', await run())}\n`);
     process.stdout.write(`load average at the end ${os.loadavg()[0]?.toFixed(2)}\n`);
   } finally {
-    await Promise.all(pools.map((pool) => pool.end().catch(() => {})));
+    await Promise.all(pools.map((db) => db.end()));
     await Promise.all(clients.map((c) => c.end().catch(() => {})));
     await Promise.all(servers.map((s) => s.stop().catch(() => {})));
     rmSync(root, { recursive: true, force: true });

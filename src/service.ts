@@ -3,19 +3,20 @@
  * connection, the loop, the health monitor and the HTTP API.
  */
 import type { FastifyInstance } from 'fastify';
-import type pg from 'pg';
 import type { Logger } from 'pino';
 import { createApi } from './api/create-api.js';
 import type { Config } from './config/parse-config.js';
-import { redactSecrets, redactUrl } from './config/redact-url.js';
-import { classifyDatabaseError } from './db/classify-error.js';
-import { createPool } from './db/connect.js';
+import { redactUrl } from './config/redact-url.js';
+import { Database } from './db/database.js';
 import { ReplicatorError } from './errors.js';
 import { createMetrics, type ReplicatorMetrics } from './metrics/replicator-metrics.js';
 import { HealthMonitor } from './replication/health-monitor.js';
 import { ReplicationLoop } from './replication/replication-loop.js';
 import { ReplicationStatus } from './replication/replication-status.js';
-import { ChangeNotifications } from './source/change-notifications.js';
+import { ChangeNotifications } from './source/trigger/change-notifications.js';
+
+/** A batch read inline carries at most this many bytes of row text per table; more is streamed. */
+export const INLINE_BATCH_BYTES = 16 * 1024 * 1024;
 
 export interface Service {
   status: ReplicationStatus;
@@ -31,29 +32,11 @@ export interface ServiceUrls {
   replicaUrl: string;
 }
 
-function passwordsOf(urls: ServiceUrls): string[] {
-  return [urls.primaryUrl, urls.replicaUrl].flatMap((u) => {
-    try {
-      const p = new URL(u).password;
-      return p ? [p, decodeURIComponent(p)] : [];
-    } catch {
-      return [];
-    }
-  });
-}
-
 export async function startService(config: Config, urls: ServiceUrls, log: Logger): Promise<Service> {
-  const primary: pg.Pool = createPool(urls.primaryUrl, 'primary', 3);
-  // Outside a transaction-mode pooler (LISTEN on), replica sessions keep the
-  // apply settings, so the usual batch is one autocommit statement.
-  const oneStatement = config.listen;
-  const replica: pg.Pool = createPool(urls.replicaUrl, 'replica', 2);
-  const secrets = passwordsOf(urls);
-  const classify = (error: unknown, role: 'primary' | 'replica') => {
-    const classified = classifyDatabaseError(error, role, role === 'primary' ? urls.primaryUrl : urls.replicaUrl);
-    classified.message = redactSecrets(classified.message, secrets);
-    return classified;
-  };
+  // USE_LISTEN=false means a transaction-mode pooler: settings per transaction, every batch the long way.
+  const pooler = !config.listen;
+  const primary = new Database({ url: urls.primaryUrl, role: 'primary', max: 3, pooler });
+  const replica = new Database({ url: urls.replicaUrl, role: 'replica', max: 2, pooler, replicationRole: true });
 
   const status = new ReplicationStatus();
   // The replication set is read from the primary and can change at run time:
@@ -61,7 +44,12 @@ export async function startService(config: Config, urls: ServiceUrls, log: Logge
   const metrics = createMetrics(status, []);
   const notifications = config.listen ? new ChangeNotifications(urls.primaryUrl, log) : undefined;
   const loop = new ReplicationLoop(
-    { primary, replica, chunkSize: config.batchSize, copyChunkRows: config.copyChunkRows, oneStatement, classify },
+    {
+      primary,
+      replica,
+      limits: { rows: config.batchSize, bytes: INLINE_BATCH_BYTES },
+      copyChunkRows: config.copyChunkRows,
+    },
     notifications,
     status,
     log,
@@ -74,11 +62,11 @@ export async function startService(config: Config, urls: ServiceUrls, log: Logge
     },
   );
   const monitor = new HealthMonitor(
-    primary,
-    replica,
+    primary.pool,
+    replica.pool,
     () => loop.currentTables(),
     status,
-    () => loop.currentPosition()?.snapshot,
+    () => loop.lastKnownSnapshot(),
   );
 
   const api: FastifyInstance = createApi(status, { metrics, token: config.apiToken });

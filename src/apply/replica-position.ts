@@ -1,27 +1,46 @@
 /**
  * ReplicaPosition: where replication has reached, stored on the replica and
- * written in the same transaction as the rows it covers. "The replica holds
- * every change visible in `snapshot`" is true after every commit, so a crash
- * anywhere neither loses a change nor applies one twice.
+ * written in the same transaction as the rows it covers, before them. "The
+ * replica holds every change of this source visible in `snapshot` (or up to
+ * `lsn`)" is true after every commit, so a crash anywhere neither loses a
+ * change nor applies one twice. The position names its source; a position
+ * of another primary is refused (source-identity.ts), never trusted.
  */
 import type pg from 'pg';
 import { ReplicatorError } from '../errors.js';
+import type { SourceIdentity } from '../source/source-identity.js';
 
 export interface ReplicaPosition {
-  /** pg_snapshot (text) of the primary that the replica is equal to; null before the first batch. */
+  /** Whether a position row exists (false before the first batch, or after a reset). */
+  exists: boolean;
+  source: SourceIdentity | null;
+  /** Trigger mode: pg_snapshot (text) of the primary the replica equals. */
   snapshot: string | null;
   /** The snapshot before it: the last batch was the changes between the two. */
   previousSnapshot: string | null;
+  /** Logical mode: end LSN of the last transaction applied. */
+  lsn: string | null;
   lastChangeId: string;
   changesApplied: string;
   appliedAt: string | null;
 }
 
+/** Where a batch moves the position to. */
+export interface PositionUpdate {
+  snapshot: string | null;
+  lsn: string | null;
+  lastChangeId: string;
+  changes: number;
+}
+
 export const POSITION_NAME = 'default';
 
 export const EMPTY_POSITION: ReplicaPosition = {
+  exists: false,
+  source: null,
   snapshot: null,
   previousSnapshot: null,
+  lsn: null,
   lastChangeId: '0',
   changesApplied: '0',
   appliedAt: null,
@@ -29,22 +48,30 @@ export const EMPTY_POSITION: ReplicaPosition = {
 
 export async function readPosition(replica: pg.ClientBase | pg.Pool): Promise<ReplicaPosition> {
   const { rows } = await replica.query<{
-    snapshot: string;
+    source_system_id: string;
+    source_database: string;
+    mode: string;
+    snapshot: string | null;
     previous_snapshot: string | null;
+    lsn: string | null;
     last_change_id: string;
     changes_applied: string;
     applied_at: string;
   }>(
-    `SELECT snapshot, previous_snapshot, last_change_id::text, changes_applied::text,
-            to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS applied_at
-     FROM replicator.position WHERE name = $1`,
+    `SELECT p.source_system_id, p.source_database, p.mode, p.snapshot, p.previous_snapshot, p.lsn::text,
+            p.last_change_id::text, p.changes_applied::text,
+            pg_catalog.to_char(p.applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS applied_at
+     FROM replicator.position p WHERE p.name = $1`,
     [POSITION_NAME],
   );
   const row = rows[0];
   if (!row) return EMPTY_POSITION;
   return {
+    exists: true,
+    source: { systemId: row.source_system_id, database: row.source_database, mode: row.mode as SourceIdentity['mode'] },
     snapshot: row.snapshot,
     previousSnapshot: row.previous_snapshot,
+    lsn: row.lsn,
     lastChangeId: row.last_change_id,
     changesApplied: row.changes_applied,
     appliedAt: row.applied_at,
@@ -52,33 +79,39 @@ export async function readPosition(replica: pg.ClientBase | pg.Pool): Promise<Re
 }
 
 /**
- * The statement that moves the position, with its values as parameters named
- * by `param` (so it can also stand as a CTE of a larger statement). It moves
- * the position only from the one the batch started at: if another replicator
- * (or a restore) moved it meanwhile, it changes nothing and the batch is
- * rolled back instead of applying changes twice. RETURNING 1 on success.
+ * The statement that moves the position, values as parameters named by
+ * `param` (so it can stand as a CTE of a larger statement): it moves the
+ * position only from the one the batch started at and only for the same
+ * source, and returns a row only then. Callers write no row unless it did:
+ * another replicator (or a reset) that moved the position meanwhile makes
+ * the batch write nothing and roll back.
  */
 export function positionStatement(
   from: ReplicaPosition,
-  to: { snapshot: string; lastChangeId: string; changes: number },
+  to: PositionUpdate,
+  source: SourceIdentity,
   param: (value: unknown) => string,
 ): string {
-  if (from.snapshot === null) {
-    return `INSERT INTO replicator.position (name, snapshot, last_change_id, changes_applied)
-      VALUES (${param(POSITION_NAME)}, ${param(to.snapshot)}, ${param(to.lastChangeId)}::bigint, ${param(to.changes)}::bigint)
+  if (!from.exists) {
+    return `INSERT INTO replicator.position (name, source_system_id, source_database, mode, snapshot, lsn, last_change_id, changes_applied)
+      VALUES (${param(POSITION_NAME)}, ${param(source.systemId)}, ${param(source.database)}, ${param(source.mode)},
+              ${param(to.snapshot)}, ${param(to.lsn)}::pg_lsn, ${param(to.lastChangeId)}::int8, ${param(to.changes)}::int8)
       ON CONFLICT (name) DO NOTHING RETURNING 1`;
   }
   return `UPDATE replicator.position
-    SET snapshot = ${param(to.snapshot)}, previous_snapshot = snapshot,
-        last_change_id = greatest(last_change_id, ${param(to.lastChangeId)}::bigint),
-        changes_applied = changes_applied + ${param(to.changes)}::bigint, applied_at = now()
-    WHERE name = ${param(POSITION_NAME)} AND snapshot = ${param(from.snapshot)} RETURNING 1`;
+    SET snapshot = ${param(to.snapshot)}, previous_snapshot = snapshot, lsn = ${param(to.lsn)}::pg_lsn, mode = ${param(source.mode)},
+        last_change_id = greatest(last_change_id, ${param(to.lastChangeId)}::int8),
+        changes_applied = changes_applied + ${param(to.changes)}::int8, applied_at = pg_catalog.now()
+    WHERE name = ${param(POSITION_NAME)} AND source_system_id = ${param(source.systemId)}
+      AND source_database = ${param(source.database)}
+      AND snapshot IS NOT DISTINCT FROM ${param(from.snapshot)} AND lsn IS NOT DISTINCT FROM ${param(from.lsn)}::pg_lsn
+    RETURNING 1`;
 }
 
 export function positionMoved(): ReplicatorError {
   return new ReplicatorError(
     'CHANGE_REJECTED',
-    'replica: replicator.position moved while this batch was applied (another replicator running against the same replica?); the batch was rolled back and will be read again',
+    'replica: replicator.position moved while this batch was applied (another replicator running against the same replica?); nothing of the batch was written; it will be read again',
   );
 }
 
@@ -88,12 +121,16 @@ export function parameterList(): { values: unknown[]; param: (value: unknown) =>
   return { values, param: (value) => `$${values.push(value)}` };
 }
 
-export async function writePosition(
-  replica: pg.ClientBase,
-  from: ReplicaPosition,
-  to: { snapshot: string; lastChangeId: string; changes: number },
-): Promise<void> {
-  const { values, param } = parameterList();
-  const result = await replica.query(positionStatement(from, to, param), values);
-  if (result.rowCount !== 1) throw positionMoved();
+/** The position the replica holds after a batch from `from` to `to` committed. */
+export function positionAfter(from: ReplicaPosition, to: PositionUpdate, source: SourceIdentity): ReplicaPosition {
+  return {
+    exists: true,
+    source,
+    snapshot: to.snapshot,
+    previousSnapshot: from.snapshot,
+    lsn: to.lsn,
+    lastChangeId: BigInt(to.lastChangeId) > BigInt(from.lastChangeId) ? to.lastChangeId : from.lastChangeId,
+    changesApplied: (BigInt(from.changesApplied) + BigInt(to.changes)).toString(),
+    appliedAt: new Date().toISOString(),
+  };
 }

@@ -1,29 +1,34 @@
 /**
- * Adds tables named in configuration (TABLES) to the replication set if they
- * are not in it yet, creating the replica's table when it is missing. Safe to
- * run at every start: adding a registered table changes nothing.
+ * TABLES: adds the named tables to the replication set at start if they are
+ * not in it, creating the replica's table when missing. A table a user
+ * removed (`replicator remove`) stays removed: TABLES names it, but only
+ * `replicator add` brings it back, with a fresh copy.
  */
-import type pg from 'pg';
 import type { Logger } from 'pino';
-import { createReplicaTable, describeReplicatedTable } from '../replication/replicated-table.js';
-import { addTable, listTables, type RegisteredTable } from './replication-set.js';
+import type { Database } from '../db/database.js';
+import { displayName } from '../db/quote.js';
+import { readRegistry, sameTable } from '../tables/registry.js';
+import { addTable, resolveTable } from './replication-set.js';
 
 export async function ensureReplicationSet(
-  primary: pg.ClientBase,
-  replica: pg.ClientBase,
+  primary: Database,
+  replica: Database,
   names: readonly string[],
   log: Logger,
-): Promise<RegisteredTable[]> {
-  const before = await listTables(primary);
-  const added: RegisteredTable[] = [];
+): Promise<void> {
+  const registry = await readRegistry(primary.pool, { removed: true });
   for (const name of names) {
-    const entry = await addTable(primary, name);
-    const table = await describeReplicatedTable(primary, entry);
-    if (await createReplicaTable(primary, replica, table)) log.info({ table: name }, 'created the table on the replica');
-    if (!before.some((t) => t.table.schema === entry.table.schema && t.table.name === entry.table.name)) {
-      log.info({ table: name, copy: entry.copyRequestedAt !== null }, 'added to the replication set');
-      added.push(entry);
+    const table = await resolveTable(primary, name);
+    const entry = registry.find((e) => sameTable(e.table, table));
+    if (entry?.removedAt) {
+      log.warn(
+        { table: displayName(table) },
+        `TABLES names ${displayName(table)}, which was removed from the replication set at ${entry.removedAt}; it stays out (add it back with \`replicator add ${displayName(table)}\`)`,
+      );
+      continue;
     }
+    const result = await addTable(primary, replica, name);
+    if (result.created) log.info({ table: displayName(table) }, 'created the table on the replica');
+    if (!result.existed) log.info({ table: displayName(table) }, 'added to the replication set; its rows will be copied');
   }
-  return added;
 }

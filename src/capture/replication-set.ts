@@ -1,52 +1,28 @@
-/**
- * The replication set: which tables the primary captures. The registry
- * (replicator.tables) and the capture itself are created by SQL functions
- * in db/init.sql, so the CLI and a user in a SQL editor do exactly the same.
- */
-import type pg from 'pg';
-import { displayName, type QualifiedName } from '../db/quote.js';
+import type { Database } from '../db/database.js';
+import { type DdlOptions, ddlTransaction } from '../db/ddl-transaction.js';
+import { displayName, type QualifiedName, quoteQualified } from '../db/quote.js';
 import { ReplicatorError } from '../errors.js';
+import { createReplicaTable, grantToLogins } from '../tables/create-replica-table.js';
+import { describeTable, uniqueKeys } from '../tables/describe-table.js';
+import { checkReplicaTable, missingColumnsError } from '../tables/match-tables.js';
+import { type RegistryEntry, readRegistry, sameTable } from '../tables/registry.js';
 
-export interface RegisteredTable {
-  table: QualifiedName;
-  log: QualifiedName;
-  /** A declared key for a table without a primary key; null: its primary key. */
-  declaredKey: string[] | null;
-  /** When the replica was asked for a full copy (rows that predate capture, or a resync). */
-  copyRequestedAt: string | null;
-}
-
-export const READ_REGISTRY = `
-  SELECT table_schema, table_name, log_schema, log_name, key_columns,
-         to_char(copy_requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS copy_requested_at
-  FROM replicator.tables ORDER BY table_schema, table_name`;
-
-interface RegistryRow {
-  table_schema: string;
-  table_name: string;
-  log_schema: string;
-  log_name: string;
-  key_columns: string[] | null;
-  copy_requested_at: string | null;
-}
-
-export async function listTables(primary: pg.ClientBase | pg.Pool): Promise<RegisteredTable[]> {
-  const { rows } = await primary.query<RegistryRow>(READ_REGISTRY);
-  return rows.map((r) => ({
-    table: { schema: r.table_schema, name: r.table_name },
-    log: { schema: r.log_schema, name: r.log_name },
-    declaredKey: r.key_columns,
-    copyRequestedAt: r.copy_requested_at,
-  }));
-}
-
-/** Resolves a user's table name (schema.table, quoted identifiers allowed) the way PostgreSQL does. */
-export async function resolveTable(primary: pg.ClientBase, name: string): Promise<QualifiedName> {
-  const { rows } = await primary.query<{ schema: string; name: string }>(
-    `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.oid = to_regclass($1)`,
-    [name],
-  );
+/**
+ * Resolves a user's table name: schema.table, quoted identifiers allowed
+ * (parse_ident's rules); without a schema, public. Sessions pin search_path,
+ * so names are never looked up through it.
+ */
+export async function resolveTable(primary: Database, name: string): Promise<QualifiedName> {
+  const { rows } = await primary
+    .query<{ schema: string; name: string }>(
+      `SELECT n.nspname AS schema, c.relname AS name
+     FROM (SELECT pg_catalog.parse_ident($1) AS p) AS i
+     JOIN pg_catalog.pg_namespace n ON n.nspname = CASE WHEN pg_catalog.cardinality(i.p) = 2 THEN i.p[1] ELSE 'public' END
+     JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = i.p[pg_catalog.cardinality(i.p)]
+     WHERE pg_catalog.cardinality(i.p) <= 2`,
+      [name],
+    )
+    .catch(() => ({ rows: [] as Array<{ schema: string; name: string }> }));
   const found = rows[0];
   if (!found) {
     throw new ReplicatorError(
@@ -57,50 +33,111 @@ export async function resolveTable(primary: pg.ClientBase, name: string): Promis
   return found;
 }
 
-export async function addTable(primary: pg.ClientBase, name: string, declaredKey?: string[]): Promise<RegisteredTable> {
+export interface AddResult {
+  entry: RegistryEntry;
+  /** Created on the replica by this add. */
+  created: boolean;
+  /** Already in the set: nothing changed. */
+  existed: boolean;
+}
+
+export async function addTable(
+  primary: Database,
+  replica: Database,
+  name: string,
+  declaredKey?: string[],
+  ddl: DdlOptions = {},
+): Promise<AddResult> {
   const table = await resolveTable(primary, name);
-  try {
-    await primary.query('SELECT replicator.add_table(format($1, $2::text, $3::text)::regclass, $4::text[])', [
-      '%I.%I',
-      table.schema,
-      table.name,
-      declaredKey ?? null,
-    ]);
-  } catch (error) {
-    const e = error as { code?: string; message?: string; hint?: string };
-    if (e.code === 'P0001') {
-      throw new ReplicatorError('SCHEMA_MISMATCH', `primary: ${e.message}; ${e.hint ?? ''}`.trim(), { cause: error });
-    }
-    if (e.code === '3F000' || e.code === '42883') {
-      throw new ReplicatorError(
-        'SCHEMA_MISSING',
-        'primary: the replicator schema is not installed; run `replicator install-primary` first',
-        {
-          cause: error,
-        },
-      );
-    }
-    throw error;
+  const description = await describeTable(primary.pool, table);
+  if (!description) throw new ReplicatorError('SCHEMA_MISSING', `primary: ${name} is not a table`);
+  const existing = (await readRegistry(primary.pool)).find((e) => sameTable(e.table, table));
+  const keys = declaredKey ?? description.primaryKey;
+  if (keys.length === 0) {
+    throw new ReplicatorError(
+      'SCHEMA_MISMATCH',
+      `primary: table ${displayName(table)} has no primary key; add one (ALTER TABLE ${quoteQualified(table)} ADD PRIMARY KEY (...)), or name a unique, not-null key: replicator add ${displayName(table)} --key col1,col2`,
+    );
   }
-  const entry = (await listTables(primary)).find((t) => t.table.schema === table.schema && t.table.name === table.name);
-  if (!entry) throw new Error(`add_table did not register ${displayName(table)}`);
-  return entry;
-}
-
-export async function removeTable(primary: pg.ClientBase, table: QualifiedName): Promise<boolean> {
-  const { rows } = await primary.query<{ removed: boolean }>('SELECT replicator.remove_table($1, $2) AS removed', [
-    table.schema,
-    table.name,
-  ]);
-  return rows[0]?.removed === true;
-}
-
-/** Asks the running replicator to copy the table afresh (it notices at its next batch); null when not in the set. */
-export async function requestResync(primary: pg.ClientBase, table: QualifiedName): Promise<string | null> {
-  const { rows } = await primary.query<{ at: string }>(
-    `UPDATE replicator.tables SET copy_requested_at = clock_timestamp() WHERE table_schema = $1 AND table_name = $2
-     RETURNING to_char(copy_requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at`,
-    [table.schema, table.name],
+  const created = await replica.session(async (client) => {
+    let replicaTable = await describeTable(client, table);
+    let made = false;
+    if (!replicaTable) {
+      await ddlTransaction(client, () => createReplicaTable(client, description, keys), ddl);
+      replicaTable = await describeTable(client, table);
+      made = true;
+    } else {
+      await grantToLogins(client, table);
+    }
+    const missing = checkReplicaTable(
+      description,
+      replicaTable,
+      keys,
+      await uniqueKeys(client, (replicaTable as { relid: number }).relid),
+    );
+    if (missing.length > 0) throw missingColumnsError(description, replicaTable as NonNullable<typeof replicaTable>, missing);
+    return made;
+  });
+  if (existing && existing.relid === description.relid) return { entry: existing, created, existed: true };
+  await primary.session((client) =>
+    ddlTransaction(
+      client,
+      (c) =>
+        c
+          .query('SELECT replicator.add_table($1::oid::regclass, $2::text[])', [description.relid, declaredKey ?? null])
+          .catch((error: { code?: string; message?: string; hint?: string }) => {
+            if (error.code === 'P0001') {
+              throw new ReplicatorError('SCHEMA_MISMATCH', `primary: ${error.message}; ${error.hint ?? ''}`.trim());
+            }
+            throw error;
+          }),
+      ddl,
+    ),
   );
-  return rows[0]?.at ?? null;
+  const entry = (await readRegistry(primary.pool)).find((e) => sameTable(e.table, table));
+  if (!entry) throw new Error(`add_table did not register ${displayName(table)}`);
+  return { entry, created, existed: false };
+}
+
+/** Drops the table's capture and pending changes; the replica keeps its rows. False when it was not in the set. */
+export async function removeTable(primary: Database, table: QualifiedName, ddl: DdlOptions = {}): Promise<boolean> {
+  return primary.session((client) =>
+    ddlTransaction(
+      client,
+      async (c) => {
+        const { rows } = await c.query<{ removed: boolean }>('SELECT replicator.remove_table($1, $2) AS removed', [
+          table.schema,
+          table.name,
+        ]);
+        return rows[0]?.removed === true;
+      },
+      ddl,
+    ),
+  );
+}
+
+/**
+ * Asks the running replicator to copy the table afresh (it empties the
+ * replica's table and copies it while changes keep flowing), reinstalling
+ * the capture first when it is broken. Null when the table is not in the set.
+ */
+export async function resyncTable(primary: Database, table: QualifiedName, ddl: DdlOptions = {}): Promise<string | null> {
+  return primary.session((client) =>
+    ddlTransaction(
+      client,
+      async (c) => {
+        const { rows } = await c.query<{ at: string | null }>(
+          `SELECT pg_catalog.to_char(replicator.resync_table($1, $2) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at`,
+          [table.schema, table.name],
+        );
+        return rows[0]?.at ?? null;
+      },
+      ddl,
+    ),
+  );
+}
+
+/** Registered tables, by schema and name (removed ones too, on request). */
+export function listTables(primary: Database, options: { removed?: boolean } = {}): Promise<RegistryEntry[]> {
+  return readRegistry(primary.pool, options);
 }

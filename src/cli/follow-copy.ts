@@ -7,12 +7,12 @@ import { MultiBar, Presets } from 'cli-progress';
 import type pg from 'pg';
 import type { QualifiedName } from '../db/quote.js';
 import { displayName } from '../db/quote.js';
-import { readCopyProgress } from '../snapshot/copy-progress.js';
+import { readCopyProgress } from '../initial-copy/copy-progress.js';
 
 const START_TIMEOUT_MS = 15_000;
 
 export async function followCopy(
-  replica: pg.ClientBase,
+  replica: pg.ClientBase | pg.Pool,
   tables: readonly QualifiedName[],
   requestedAt: Map<QualifiedName, string>,
 ): Promise<boolean> {

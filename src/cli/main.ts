@@ -4,18 +4,14 @@
  */
 import { Command, Option } from 'commander';
 import dotenv from 'dotenv';
-import pg from 'pg';
-import { installReplica } from '../apply/install-replica.js';
-import { installPrimary } from '../capture/install-primary.js';
 import { type Config, type ConfigOverrides, parseConfig } from '../config/parse-config.js';
 import { redactSecrets } from '../config/redact-url.js';
-import { classifyDatabaseError } from '../db/classify-error.js';
-import { connectionConfig } from '../db/connect.js';
 import { type DemoWriter, demoWriterEnabled, startDemoWriter } from '../embedded/demo-writer.js';
 import { demoInstructions, startDemoServers } from '../embedded/start-demo-servers.js';
-import { ERROR_CODES, isReplicatorError, ReplicatorError } from '../errors.js';
+import { ERROR_CODES, isReplicatorError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { startService } from '../service.js';
+import { registerInstallCommands } from './install-commands.js';
 import { printStatus } from './print-status.js';
 import { registerPrivilegesCommand } from './privileges-command.js';
 import { registerTableCommands } from './table-commands.js';
@@ -43,25 +39,6 @@ function configFrom(options: Record<string, string | boolean | undefined>): Conf
     dataDir: options.dataDir as string | undefined,
   };
   return parseConfig(process.env, overrides);
-}
-
-async function withDatabase(url: string | undefined, role: 'primary' | 'replica', run: (c: pg.Client) => Promise<void>) {
-  if (!url) {
-    const name = role === 'primary' ? 'PRIMARY_DATABASE_URL' : 'REPLICA_DATABASE_URL';
-    throw new ReplicatorError(
-      'CONFIG_INVALID',
-      `${name}: is not set; set it (or pass --${role}-url) to say which database to install into`,
-    );
-  }
-  const client = new pg.Client(connectionConfig(url, role));
-  try {
-    await client.connect();
-    await run(client);
-  } catch (error) {
-    throw classifyDatabaseError(error, role, url);
-  } finally {
-    await client.end().catch(() => {});
-  }
 }
 
 async function run(options: Record<string, string | boolean | undefined>): Promise<void> {
@@ -137,24 +114,7 @@ export function buildProgram(): Command {
     )
     .action(run);
 
-  dbOptions(program.command('install-primary'))
-    .description('create users, user_changes and the capture triggers on the primary (PART 1 of db/init.sql; idempotent)')
-    .addHelpText('after', '\nExample:\n  replicator install-primary --primary-url postgresql://postgres@localhost:5432/app')
-    .action(async (options) => {
-      const config = configFrom(options);
-      await withDatabase(config.primaryUrl, 'primary', installPrimary);
-      process.stdout.write('primary: schema installed (users, user_changes, capture triggers)\n');
-    });
-
-  dbOptions(program.command('install-replica'))
-    .description('create users and replicator.position on the replica (PART 2 of db/init.sql; idempotent)')
-    .addHelpText('after', '\nExample:\n  replicator install-replica --replica-url postgresql://postgres@localhost:5433/app')
-    .action(async (options) => {
-      const config = configFrom(options);
-      await withDatabase(config.replicaUrl, 'replica', installReplica);
-      process.stdout.write('replica: schema installed (users, replicator.position)\n');
-    });
-
+  registerInstallCommands(program, dbOptions, configFrom);
   registerTableCommands(program, dbOptions, configFrom);
   registerPrivilegesCommand(program, dbOptions, configFrom);
   registerVerifyCommand(program, dbOptions, configFrom);

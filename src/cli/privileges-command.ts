@@ -2,15 +2,20 @@
  * `replicator privileges`: the least-privilege grants of db/privileges.sql for
  * given role names, printed (to review or paste) or applied with --apply.
  */
+
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import pg from 'pg';
+import type pg from 'pg';
 import { listTables } from '../capture/replication-set.js';
 import type { Config } from '../config/parse-config.js';
-import { classifyDatabaseError } from '../db/classify-error.js';
-import { connectionConfig } from '../db/connect.js';
+import { Database } from '../db/database.js';
+import { sqlPart } from '../db/init-sql.js';
 import { quoteIdent } from '../db/quote.js';
-import { PRIVILEGES_SQL_PATH, schemaPart } from '../db/schema-sql.js';
 import { ReplicatorError } from '../errors.js';
+
+export const PRIVILEGES_SQL_PATH = fileURLToPath(new URL('../../db/privileges.sql', import.meta.url));
+const schemaPart = (part: 1 | 2) => sqlPart(readFileSync(PRIVILEGES_SQL_PATH, 'utf8'), part);
 
 type Options = Record<string, string | boolean | undefined>;
 
@@ -26,14 +31,13 @@ function fill(sql: string, values: Record<string, string>): string {
   });
 }
 
-/** PART 2 ends with example grants for users; they are replaced by one pair per replicated table. */
+/** PART 2 ends with an example grant for users; it is replaced by one line per replicated table. */
 function replicaPart(tables: Array<{ schema: string; name: string }>, role: string): string {
-  const part = schemaPart(2, PRIVILEGES_SQL_PATH);
+  const part = schemaPart(2);
   const head = part.slice(0, part.indexOf('-- Per replicated table'));
-  const perTable = tables.flatMap((t) => [
-    `GRANT USAGE ON SCHEMA ${quoteIdent(t.schema)} TO ${quoteIdent(role)};`,
-    `GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ${quoteIdent(t.schema)}.${quoteIdent(t.name)} TO ${quoteIdent(role)};`,
-  ]);
+  const perTable = tables.map(
+    (t) => `SELECT replicator.grant_table(${quoteLiteral(t.schema)}, ${quoteLiteral(t.name)}, ${quoteLiteral(role)});`,
+  );
   return `${fill(head, { replica_role: role })}-- Per replicated table:\n${[...new Set(perTable)].join('\n')}\n`;
 }
 
@@ -45,31 +49,31 @@ export interface PrivilegeSql {
 export async function privilegeSql(primaryRole: string, replicaRole: string, primaryUrl?: string): Promise<PrivilegeSql> {
   let tables = [{ schema: 'public', name: 'users' }];
   if (primaryUrl) {
-    const client = new pg.Client(connectionConfig(primaryUrl, 'primary'));
+    const primary = new Database({ url: primaryUrl, role: 'primary', max: 1, purpose: 'privileges' });
     try {
-      await client.connect();
-      tables = (await listTables(client)).map((t) => t.table);
-    } catch (error) {
-      throw classifyDatabaseError(error, 'primary', primaryUrl);
+      tables = (await listTables(primary)).map((t) => t.table);
     } finally {
-      await client.end().catch(() => {});
+      await primary.end();
     }
   }
   return {
-    primary: fill(schemaPart(1, PRIVILEGES_SQL_PATH), { primary_role: primaryRole }),
+    primary: fill(schemaPart(1), { primary_role: primaryRole }),
     replica: replicaPart(tables, replicaRole),
   };
 }
 
 async function applyOn(url: string, role: 'primary' | 'replica', sql: string): Promise<void> {
-  const client = new pg.Client(connectionConfig(url, role));
+  const db = new Database({ url, role, max: 1, purpose: 'privileges' });
   try {
-    await client.connect();
-    await client.query(sql);
-  } catch (error) {
-    throw classifyDatabaseError(error, role, url);
+    // One transaction: all the grants, or none (e.g. SET ON PARAMETER needs a superuser).
+    await db.session(async (client: pg.PoolClient) => {
+      await client.query(`BEGIN; ${sql}; COMMIT`).catch(async (error) => {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      });
+    });
   } finally {
-    await client.end().catch(() => {});
+    await db.end();
   }
 }
 

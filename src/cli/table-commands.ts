@@ -1,35 +1,28 @@
 /**
  * `replicator add | remove | list | resync`: the replication set. Adding a
- * table installs its capture on the primary and creates its table on the
- * replica if missing; the running replicator notices at its next batch and,
- * when the table already holds rows, copies them.
+ * table checks (or creates) its table on the replica, then installs its
+ * capture on the primary; the running replicator notices at its next batch
+ * and copies the table's rows. All of it with the owner's URLs.
  */
 import type { Command } from 'commander';
-import pg from 'pg';
-import {
-  addTable,
-  listTables,
-  type RegisteredTable,
-  removeTable,
-  requestResync,
-  resolveTable,
-} from '../capture/replication-set.js';
+import { addTable, listTables, removeTable, resolveTable, resyncTable } from '../capture/replication-set.js';
 import type { Config } from '../config/parse-config.js';
-import { classifyDatabaseError } from '../db/classify-error.js';
-import { connectionConfig } from '../db/connect.js';
+import { Database } from '../db/database.js';
 import { displayName, type QualifiedName } from '../db/quote.js';
 import { ReplicatorError } from '../errors.js';
-import { checkReplicaTable, createReplicaTable, describeReplicatedTable } from '../replication/replicated-table.js';
+import { claimPrimary, readIdentity } from '../source/source-identity.js';
+import type { RegistryEntry } from '../tables/registry.js';
 import { followCopy } from './follow-copy.js';
 
 type Options = Record<string, string | boolean | undefined>;
 
-interface Clients {
-  primary: pg.Client;
-  replica: pg.Client;
+interface Both {
+  primary: Database;
+  replica: Database;
 }
 
-async function withBoth(config: Config, run: (c: Clients) => Promise<void>): Promise<void> {
+/** Both databases, for one command (`purpose` shows in application_name); closed after. */
+export async function withBoth<T>(config: Config, purpose: string, run: (dbs: Both) => Promise<T>): Promise<T> {
   for (const [name, url] of [
     ['PRIMARY_DATABASE_URL', config.primaryUrl],
     ['REPLICA_DATABASE_URL', config.replicaUrl],
@@ -37,24 +30,17 @@ async function withBoth(config: Config, run: (c: Clients) => Promise<void>): Pro
     if (!url)
       throw new ReplicatorError('CONFIG_INVALID', `${name}: is not set; set both database URLs to change the replication set`);
   }
-  const primary = new pg.Client(connectionConfig(config.primaryUrl as string, 'primary'));
-  const replica = new pg.Client(connectionConfig(config.replicaUrl as string, 'replica'));
-  let role: 'primary' | 'replica' = 'primary';
+  const primary = new Database({ url: config.primaryUrl as string, role: 'primary', max: 1, purpose });
+  const replica = new Database({ url: config.replicaUrl as string, role: 'replica', max: 1, purpose });
   try {
-    await primary.connect();
-    role = 'replica';
-    await replica.connect();
-    role = 'primary';
-    await run({ primary, replica });
-  } catch (error) {
-    throw classifyDatabaseError(error, role, role === 'primary' ? (config.primaryUrl as string) : (config.replicaUrl as string));
+    return await run({ primary, replica });
   } finally {
-    await Promise.all([primary.end().catch(() => {}), replica.end().catch(() => {})]);
+    await Promise.all([primary.end(), replica.end()]);
   }
 }
 
-function describeEntry(entry: RegisteredTable): string {
-  const key = entry.declaredKey ? ` key (${entry.declaredKey.join(', ')})` : '';
+function describeEntry(entry: RegistryEntry): string {
+  const key = entry.declaredKey ? ` key (${entry.keyColumns.join(', ')})` : '';
   return `${displayName(entry.table)} → change log ${displayName(entry.log)}${key}`;
 }
 
@@ -64,25 +50,27 @@ export function registerTableCommands(
   configFrom: (options: Options) => Config,
 ): void {
   withDbOptions(program.command('add'))
-    .description('add tables to the replication set (installs capture; creates the replica table if missing; idempotent)')
+    .description('add tables to the replication set (checks or creates the replica table, installs capture; idempotent)')
     .argument('<tables...>', 'schema.table (quote names with capitals or spaces: \'"My Schema"."My Table"\')')
     .option('--key <columns>', 'for a table without a primary key: a unique, not-null column list to use as the key')
-    .option('--no-wait', 'return at once instead of following the initial copy of existing rows')
+    .option('--no-wait', 'return at once instead of following the copy of its rows')
     .addHelpText('after', '\nExamples:\n  replicator add public.orders sales.invoices\n  replicator add audit_log --key event_id')
     .action(async (tables: string[], options: Options) => {
       const declaredKey = typeof options.key === 'string' ? options.key.split(',').map((c) => c.trim()) : undefined;
-      await withBoth(configFrom(options), async ({ primary, replica }) => {
+      await withBoth(configFrom(options), 'add', async ({ primary, replica }) => {
         const copies = new Map<QualifiedName, string>();
         for (const name of tables) {
-          const entry = await addTable(primary, name, declaredKey);
-          const table = await describeReplicatedTable(primary, entry);
-          const created = await createReplicaTable(primary, replica, table);
-          await checkReplicaTable(primary, replica, table);
-          if (entry.copyRequestedAt) copies.set(entry.table, entry.copyRequestedAt);
-          const copy = entry.copyRequestedAt ? '; its existing rows will be copied by the running replicator' : '';
-          process.stdout.write(`added ${describeEntry(entry)}${created ? ' (created on the replica)' : ''}${copy}\n`);
+          const { entry, created, existed } = await addTable(primary, replica, name, declaredKey);
+          if (existed) {
+            process.stdout.write(`already in the replication set: ${describeEntry(entry)}\n`);
+            continue;
+          }
+          copies.set(entry.table, entry.copyRequestedAt);
+          process.stdout.write(
+            `added ${describeEntry(entry)}${created ? ' (created on the replica)' : ''}; the running replicator copies its rows\n`,
+          );
         }
-        if (options.wait !== false && copies.size > 0) await followCopy(replica, [...copies.keys()], copies);
+        if (options.wait !== false && copies.size > 0) await followCopy(replica.pool, [...copies.keys()], copies);
       });
     });
 
@@ -91,7 +79,7 @@ export function registerTableCommands(
     .argument('<tables...>', 'schema.table')
     .addHelpText('after', '\nExample:\n  replicator remove public.orders')
     .action(async (tables: string[], options: Options) => {
-      await withBoth(configFrom(options), async ({ primary }) => {
+      await withBoth(configFrom(options), 'remove', async ({ primary }) => {
         for (const name of tables) {
           const registered = (await listTables(primary)).find(
             (t) => displayName(t.table) === name || `${t.table.schema}.${t.table.name}` === name,
@@ -106,8 +94,9 @@ export function registerTableCommands(
   withDbOptions(program.command('list'))
     .description('list the replication set')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  replicator list --json')
     .action(async (options: Options) => {
-      await withBoth(configFrom(options), async ({ primary }) => {
+      await withBoth(configFrom(options), 'list', async ({ primary }) => {
         const entries = await listTables(primary);
         if (options.json) process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
         else for (const entry of entries) process.stdout.write(`${describeEntry(entry)}\n`);
@@ -116,23 +105,41 @@ export function registerTableCommands(
 
   withDbOptions(program.command('resync'))
     .description(
-      'copy a table to the replica afresh (the running replicator empties its replica table and copies it, while changes keep flowing)',
+      'copy a table to the replica afresh (the running replicator empties its replica table and copies it while changes keep flowing); reinstalls a broken capture',
     )
-    .argument('<table>', 'schema.table')
+    .argument('[table]', 'schema.table')
+    .option(
+      '--all',
+      "every table, and forget the replica's position: for a replica that follows another primary, or one restored",
+    )
     .option('--no-wait', 'return at once instead of following the copy')
-    .addHelpText('after', '\nExample:\n  replicator resync public.orders')
-    .action(async (name: string, options: Options) => {
-      await withBoth(configFrom(options), async ({ primary, replica }) => {
-        const table = await resolveTable(primary, name);
-        const requestedAt = await requestResync(primary, table);
-        if (!requestedAt) {
-          throw new ReplicatorError(
-            'SCHEMA_MISSING',
-            `primary: ${displayName(table)} is not in the replication set; add it with \`replicator add ${name}\``,
-          );
+    .addHelpText('after', '\nExamples:\n  replicator resync public.orders\n  replicator resync --all')
+    .action(async (name: string | undefined, options: Options) => {
+      if (!name && !options.all) throw new ReplicatorError('CONFIG_INVALID', 'resync: name a table, or pass --all');
+      await withBoth(configFrom(options), 'resync', async ({ primary, replica }) => {
+        const requested = new Map<QualifiedName, string>();
+        if (options.all) {
+          // Claim the primary for this replica and forget the position: every table is copied from its next snapshot.
+          await primary.on(claimPrimary(primary.pool, await replica.on(readIdentity(replica.pool)), true));
+          await replica.query('DELETE FROM replicator.position');
+          for (const entry of await listTables(primary)) {
+            const at = await resyncTable(primary, entry.table);
+            if (at) requested.set(entry.table, at);
+          }
+          process.stdout.write(`resync of every table requested (${requested.size}); the running replicator copies them now\n`);
+        } else {
+          const table = await resolveTable(primary, name as string);
+          const at = await resyncTable(primary, table);
+          if (!at) {
+            throw new ReplicatorError(
+              'SCHEMA_MISSING',
+              `primary: ${displayName(table)} is not in the replication set; add it with \`replicator add ${name}\``,
+            );
+          }
+          requested.set(table, at);
+          process.stdout.write(`resync of ${displayName(table)} requested; the running replicator copies it now\n`);
         }
-        process.stdout.write(`resync of ${displayName(table)} requested; the running replicator copies it now\n`);
-        if (options.wait !== false) await followCopy(replica, [table], new Map([[table, requestedAt]]));
+        if (options.wait !== false && requested.size > 0) await followCopy(replica.pool, [...requested.keys()], requested);
       });
     });
 }

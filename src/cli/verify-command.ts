@@ -7,9 +7,8 @@
 import type { Command } from 'commander';
 import type { Config } from '../config/parse-config.js';
 import { parseDuration } from '../config/parse-duration.js';
-import { classifyDatabaseError, isConnectionFailure } from '../db/classify-error.js';
-import { createPool, type DatabaseRole } from '../db/connect.js';
-import { ERROR_CODES, isReplicatorError, ReplicatorError } from '../errors.js';
+import { Database } from '../db/database.js';
+import { ERROR_CODES, ReplicatorError } from '../errors.js';
 import { formatJson, formatSummary, formatTable } from '../verify/format-report.js';
 import { Side } from '../verify/sides.js';
 import { verify } from '../verify/verify.js';
@@ -71,15 +70,8 @@ Examples:
           );
         }
       }
-      const classify = (error: unknown, role: DatabaseRole) => {
-        const e = error as { code?: unknown };
-        if (isReplicatorError(error) || typeof e?.code === 'string' || isConnectionFailure(error)) {
-          return classifyDatabaseError(error, role, urls[role] as string);
-        }
-        return error as Error;
-      };
-      const primary = new Side('primary', createPool(urls.primary as string, 'primary', jobs + 1), classify);
-      const replica = new Side('replica', createPool(urls.replica as string, 'replica', jobs + 1), classify);
+      const primary = new Side(new Database({ url: urls.primary as string, role: 'primary', max: jobs + 1, purpose: 'verify' }));
+      const replica = new Side(new Database({ url: urls.replica as string, role: 'replica', max: jobs + 1, purpose: 'verify' }));
       try {
         const report = await verify(primary, replica, {
           tables,
@@ -93,7 +85,7 @@ Examples:
         const failed = report.tables.some((t) => t.status === 'error');
         process.exitCode = differs ? VERIFY_DIFFERENCES_EXIT : failed ? ERROR_CODES.SCHEMA_MISMATCH.exit : 0;
       } finally {
-        await Promise.all([primary.pool.end().catch(() => {}), replica.pool.end().catch(() => {})]);
+        await Promise.all([primary.db.end(), replica.db.end()]);
       }
     });
 }

@@ -5,10 +5,9 @@
  */
 import path from 'node:path';
 import pg from 'pg';
-import { installReplica } from '../apply/install-replica.js';
-import { installPrimary } from '../capture/install-primary.js';
 import { DEMO_EMAIL_DOMAIN } from './demo-writer.js';
 import { type EmbeddedServer, startEmbeddedServer } from './embedded-server.js';
+import { installDemo } from './install-demo.js';
 
 export interface DemoServers {
   primaryUrl: string;
@@ -36,8 +35,8 @@ export async function startDemoServers(dataDir: string): Promise<DemoServers> {
     throw error;
   }
   const [primary, replica] = servers as [EmbeddedServer, EmbeddedServer];
-  await install(primary.url(), (c) => installPrimary(c));
-  await install(replica.url(), (c) => installReplica(c));
+  await install(primary.url(), (c) => installDemo(c, 'primary'));
+  await install(replica.url(), (c) => installDemo(c, 'replica'));
   return {
     primaryUrl: primary.url(),
     replicaUrl: replica.url(),

@@ -56,6 +56,13 @@ export function createMetrics(status: ReplicationStatus, tables: readonly string
     labelNames: ['table'] as const,
     registers,
   });
+  const changesCaptured = new Counter({
+    name: name('changes_captured_total'),
+    help: 'Captured changes applied on the replica, by the operation the application made (insert, update, delete, truncate)',
+    labelNames: ['operation'] as const,
+    registers,
+  });
+  for (const operation of ['insert', 'update', 'delete', 'truncate']) changesCaptured.inc({ operation }, 0);
   const batches = new Counter({ name: name('batches_total'), help: 'Batches committed on the replica', registers });
   const batchChanges = new Histogram({
     name: name('batch_changes'),
@@ -149,6 +156,12 @@ export function createMetrics(status: ReplicationStatus, tables: readonly string
     if (batch.changes > 0) batchLag.observe(batch.lagMs / 1000);
     if (batch.durationMs !== undefined) applyDuration.observe(batch.durationMs / 1000);
     for (const [table, n] of batch.perTable) changesReplicated.inc({ table }, n);
+    if (batch.captured) {
+      changesCaptured.inc({ operation: 'insert' }, batch.captured.inserts);
+      changesCaptured.inc({ operation: 'update' }, batch.captured.updates);
+      changesCaptured.inc({ operation: 'delete' }, batch.captured.deletes);
+      changesCaptured.inc({ operation: 'truncate' }, batch.captured.truncates);
+    }
     if (batch.counts) {
       const only = batch.perTable.size === 1 ? [...batch.perTable.keys()][0] : undefined;
       const table = only ?? SEVERAL_TABLES;

@@ -4,8 +4,8 @@
  * stuck in a long batch or backing off.
  */
 import type pg from 'pg';
-import { countBacklog } from '../source/count-backlog.js';
-import type { ReplicatedTable } from './replicated-table.js';
+import { countBacklog } from '../source/trigger/count-backlog.js';
+import type { ReplicatedTable } from '../tables/table-model.js';
 import type { ReplicationStatus } from './replication-status.js';
 
 const CHECK_TIMEOUT_MS = 3000;
@@ -52,7 +52,7 @@ export class HealthMonitor {
     this.status.primaryReachable = primaryUp;
     this.status.replicaReachable = replicaUp;
     const snapshot = this.replicaSnapshot();
-    if (primaryUp && snapshot !== undefined) {
+    if (primaryUp && snapshot !== undefined && snapshot !== null) {
       try {
         let backlog = 0;
         for (const table of this.tables()) backlog += await countBacklog(this.primary, table, snapshot);

@@ -1,84 +1,151 @@
 /**
- * Start-up (and after any schema change or error): read the replication set
- * from the primary's registry, describe each table from the primary's
- * catalog, check the replica's table against it, load initial-copy progress,
- * and learn what the replica session may do. Runs inside the loop's retry, so
- * a missing table or column pauses replication with a clear error and
- * resumes once it is fixed.
+ * Start-up, and after any schema change or error: check both databases are
+ * the ones the stored position belongs to and carry this package's
+ * migrations; read the replication set from the primary's registry; hold each
+ * table's capture and the replica's table against the primary's catalog; and
+ * work out which tables need (more of) an initial copy. Runs inside the
+ * loop's retry, so a missing table or column pauses replication with a clear
+ * error and resumes once it is fixed.
  */
-import type pg from 'pg';
 import type { Logger } from 'pino';
-import { mayUseReplicationRole } from '../apply/begin-apply.js';
+import type { ReplicaPosition } from '../apply/replica-position.js';
+import { checkCapture } from '../capture/check-capture.js';
 import { ensureReplicationSet } from '../capture/ensure-replication-set.js';
-import { listTables } from '../capture/replication-set.js';
+import type { Database } from '../db/database.js';
+import { ddlTransaction } from '../db/ddl-transaction.js';
+import { pendingMigrations } from '../db/migrate.js';
 import { displayName } from '../db/quote.js';
-import { type CopyProgress, readCopyProgress } from '../snapshot/copy-progress.js';
-import { readSchemaVersion } from '../source/take-snapshot.js';
-import { type BatchContext, on } from './replicate-batch.js';
-import { checkReplicaTable, describeReplicatedTable, type ReplicatedTable } from './replicated-table.js';
+import { REPLICATION_ROLE } from '../db/session-settings.js';
+import { ReplicatorError } from '../errors.js';
+import { type CopyProgress, readCopyProgress } from '../initial-copy/copy-progress.js';
+import { checkSource, claimPrimary, readIdentity, type SourceIdentity } from '../source/source-identity.js';
+import { SNAPSHOT_AND_FINGERPRINT } from '../source/trigger/read-inline-batch.js';
+import { writersNotify } from '../source/trigger/wakeup-token.js';
+import { addMissingColumns } from '../tables/add-missing-columns.js';
+import { describeBothSides, describeReplicatedTable } from '../tables/describe-replicated-table.js';
+import { describeTable } from '../tables/describe-table.js';
+import { readRegistry } from '../tables/registry.js';
+import type { ReplicatedTable } from '../tables/table-model.js';
 
 export interface PreparedTables {
   tables: readonly ReplicatedTable[];
+  /** The primary's schema fingerprint these descriptions were made from. */
+  fingerprint: string;
   /** Whether the replica session may set session_replication_role = replica. */
   replicationRole: boolean;
-  /** The fingerprint these descriptions were made from (see take-snapshot.ts). */
-  schemaVersion: string;
   /** Tables whose initial copy is not finished; `fresh` ones start from an emptied replica table. */
   copies: Map<ReplicatedTable, { progress: CopyProgress; fresh: boolean }>;
+  source: SourceIdentity;
+  /** Writers send a NOTIFY when the wakeup token is armed (see wakeup-token.ts). */
+  writersNotify: boolean;
+}
+
+export interface PrepareOptions {
+  addColumns: boolean;
+  ensureTables: readonly string[];
 }
 
 let warnedAboutRole = false;
 
 export async function prepareTables(
-  ctx: BatchContext,
+  primary: Database,
+  replica: Database,
+  position: ReplicaPosition,
   log: Logger,
-  options: { addColumns: boolean; ensureTables: readonly string[] },
+  options: PrepareOptions,
 ): Promise<PreparedTables> {
-  const onPrimary = on(ctx, 'primary');
-  const onReplica = on(ctx, 'replica');
-  const primary = await onPrimary(ctx.primary.connect());
-  let replica: pg.PoolClient | undefined;
-  try {
-    if (options.ensureTables.length > 0) {
-      replica = await onReplica(ctx.replica.connect());
-      await ensureReplicationSet(primary, replica, options.ensureTables, log);
-    }
-    const schemaVersion = await onPrimary(readSchemaVersion(primary));
-    const tables: ReplicatedTable[] = [];
-    for (const entry of await onPrimary(listTables(primary)))
-      tables.push(await onPrimary(describeReplicatedTable(primary, entry)));
-    const replicaClient = replica ?? (await onReplica(ctx.replica.connect()));
-    replica = replicaClient;
-    const copies: PreparedTables['copies'] = new Map();
-    for (const table of tables) {
-      const added = await onReplica(checkReplicaTable(primary, replicaClient, table, options));
-      if (added.length > 0) log.info({ table: displayName(table.table), columns: added }, 'added columns to the replica table');
-      if (table.copyRequestedAt === null) continue;
-      const progress = await onReplica(readCopyProgress(replicaClient, table.table));
-      if (progress && progress.requestedAt === table.copyRequestedAt) {
-        if (!progress.done) copies.set(table, { progress, fresh: false });
-      } else {
-        const start = {
-          table: table.table,
-          requestedAt: table.copyRequestedAt,
-          lastKey: null,
-          rowsCopied: 0,
-          rowsEstimated: null,
-          done: false,
-        };
-        copies.set(table, { progress: start, fresh: true });
+  await checkMigrations(primary);
+  await checkMigrations(replica);
+  const [primaryIdentity, replicaIdentity] = await Promise.all([
+    primary.on(readIdentity(primary.pool)),
+    replica.on(readIdentity(replica.pool)),
+  ]);
+  checkSource(primaryIdentity, position);
+  await primary.on(claimPrimary(primary.pool, replicaIdentity));
+  if (options.ensureTables.length > 0) await ensureReplicationSet(primary, replica, options.ensureTables, log);
+
+  // The fingerprint first: a change after it is caught by the next batch's own fingerprint.
+  const { rows } = await primary.query<{ fingerprint: string }>(SNAPSHOT_AND_FINGERPRINT);
+  const fingerprint = (rows[0] as { fingerprint: string }).fingerprint;
+  const tables: ReplicatedTable[] = [];
+  const copies: PreparedTables['copies'] = new Map();
+  for (const entry of await readRegistry(primary.pool)) {
+    const description = await describeTable(primary.pool, entry.table);
+    await checkCapture(primary, entry, description);
+    const table = await replica.session(async (client) => {
+      let sides = await describeBothSides(primary.pool, client, entry);
+      if (!sides) throw new Error(`${displayName(entry.table)} vanished while being described`);
+      if (sides.missing.length > 0 && sides.replica && options.addColumns) {
+        const { primary: described, missing } = sides;
+        const added = await ddlTransaction(client, () => addMissingColumns(client, described, missing));
+        log.info({ table: displayName(entry.table), columns: added.added }, 'added columns to the replica table');
+        if (added.needsCopy) {
+          log.info(
+            { table: displayName(entry.table) },
+            'existing rows of an added column are not known on the replica: copying the table',
+          );
+          await primary.query('SELECT replicator.request_copy($1, $2)', [entry.table.schema, entry.table.name]);
+        }
+        sides = (await describeBothSides(primary.pool, client, entry)) ?? sides;
       }
+      return describeReplicatedTable(primary.pool, client, entry, sides);
+    });
+    tables.push(table);
+    // A replica without a position copies every table afresh from its first snapshot.
+    const progress = position.exists ? await replica.on(readCopyProgress(replica.pool, entry.table)) : null;
+    if (progress && progress.requestedAt === entry.copyRequestedAt) {
+      if (!progress.done) copies.set(table, { progress, fresh: false });
+    } else {
+      const start = {
+        table: entry.table,
+        requestedAt: entry.copyRequestedAt,
+        lastKey: null,
+        rowsCopied: 0,
+        rowsEstimated: null,
+        done: false,
+      };
+      copies.set(table, { progress: start, fresh: true });
     }
-    const replicationRole = await mayUseReplicationRole(replicaClient);
-    if (!replicationRole && !warnedAboutRole) {
-      warnedAboutRole = true;
-      log.warn(
-        'replica: this role may not set session_replication_role, so replica triggers and foreign keys fire during apply; grant it (superuser: GRANT SET ON PARAMETER session_replication_role TO <role>) or keep the replicated tables free of them',
-      );
-    }
-    return { tables, replicationRole, schemaVersion, copies };
-  } finally {
-    primary.release();
-    replica?.release();
   }
+  const replicationRole = await mayUseReplicationRole(replica);
+  if (!replicationRole && !warnedAboutRole) {
+    warnedAboutRole = true;
+    log.warn(
+      `replica: this role may not set ${REPLICATION_ROLE}, so replica triggers and foreign keys fire during apply; grant it (superuser: GRANT SET ON PARAMETER ${REPLICATION_ROLE} TO <role>) or keep the replicated tables free of them`,
+    );
+  }
+  return {
+    tables,
+    fingerprint,
+    replicationRole,
+    copies,
+    source: { systemId: primaryIdentity.systemId, database: primaryIdentity.database, mode: 'trigger' },
+    writersNotify: await writersNotify(primary),
+  };
+}
+
+/** This package's migrations must all be applied; the replicator's login usually may not apply them itself. */
+async function checkMigrations(db: Database): Promise<void> {
+  const pending = await db.on(pendingMigrations(db.pool, db.role));
+  if (pending.length === 0) return;
+  const names = pending.map((m) => `${m.version} (${m.name})`).join(', ');
+  throw new ReplicatorError(
+    'MIGRATION_REQUIRED',
+    `${db.role}: pg-replicator's objects lack migration${pending.length === 1 ? '' : 's'} ${names}; run \`replicator init ${db.role}\` as the database owner (it applies them in one transaction)`,
+  );
+}
+
+async function mayUseReplicationRole(replica: Database): Promise<boolean> {
+  return replica
+    .session(async (client) => {
+      try {
+        await client.query(`BEGIN; SET LOCAL ${REPLICATION_ROLE} = replica`);
+        return true;
+      } catch {
+        return false;
+      } finally {
+        await client.query('ROLLBACK').catch(() => {});
+      }
+    })
+    .catch(() => false);
 }

@@ -1,47 +1,52 @@
 /**
  * The replication loop: read a batch → apply it and its position in one
- * replica transaction → acknowledge on the primary → wait for a NOTIFY or the
- * poll interval. Any failure is recorded, logged and retried with capped
- * exponential backoff from the replica's stored position; nothing is skipped.
+ * replica transaction → acknowledge on the primary → wait for more. Any
+ * failure is recorded, logged and retried with capped exponential backoff
+ * from the replica's stored position; nothing is skipped. Whether an error
+ * is worth retrying soon is decided in one place (errors.ts); those that need
+ * a person (a wrong password, a position from another primary) are retried
+ * at the slowest pace, so fixing them is enough to resume.
  */
 import type { Logger } from 'pino';
-import type { ApplyMode } from '../apply/apply-changes.js';
+import type { ApplyMode } from '../apply/apply-batch-in-transaction.js';
 import { type ReplicaPosition, readPosition } from '../apply/replica-position.js';
 import { displayName } from '../db/quote.js';
-import { ReplicatorError } from '../errors.js';
-import { Acknowledger, acknowledge } from '../source/acknowledge.js';
-import type { ChangeNotifications } from '../source/change-notifications.js';
-import { pruneChangeLog } from '../source/prune-change-log.js';
-import { finishedBy, inProgress, WakeupFlag } from '../source/wakeup-flag.js';
-import { type PreparedTables, prepareTables } from './prepare-tables.js';
-import { type BatchContext, type BatchResult, on, replicateBatch } from './replicate-batch.js';
+import { ERROR_CODES, ReplicatorError } from '../errors.js';
+import { Acknowledger, acknowledge } from '../source/trigger/acknowledge.js';
+import type { ChangeNotifications } from '../source/trigger/change-notifications.js';
+import { pruneChangeLog } from '../source/trigger/prune-change-log.js';
+import { armWakeup, finishedBy, inProgress } from '../source/trigger/wakeup-token.js';
+import { type PreparedTables, type PrepareOptions, prepareTables } from './prepare-tables.js';
 import type { ReplicationStatus } from './replication-status.js';
+import { type BatchContext, type BatchResult, canRunInline, runInlineBatch, runStagedBatch } from './run-batch.js';
 
-export interface LoopOptions {
+export interface LoopOptions extends PrepareOptions {
   pollIntervalMs: number;
   retentionMs: number;
   /** How often acknowledged changes past the retention are deleted. */
   pruneIntervalMs: number;
-  /** Add a column the primary gained to the replica's table (AUTO_ADD_COLUMNS). */
-  addColumns: boolean;
-  /** Tables (TABLES) to add to the replication set if they are not in it. */
-  ensureTables: readonly string[];
 }
 
 const BACKOFF_START_MS = 100;
 const BACKOFF_MAX_MS = 10_000;
+/** Waiting with the wakeup token armed, a poll this often still runs (a notifying writer may roll back). */
+const NOTIFY_SAFETY_POLL_MS = 1000;
+/** Where writers never notify, the idle poll backs off from 1 ms to this. */
+const IDLE_POLL_MAX_MS = 50;
 
 export class ReplicationLoop {
   private stopping = false;
   private position: ReplicaPosition | undefined;
   private prepared: PreparedTables | undefined;
-  private readonly wakeup: WakeupFlag;
   private readonly acknowledger: Acknowledger;
-  /** Transactions in progress when the wakeup flag was turned on, not yet finished. */
+  private armed = false;
+  /** Transactions in progress when the token was armed, not yet finished. */
   private inFlight: bigint[] | undefined;
   private shortPollMs = 0.5;
+  private idlePollMs = 1;
   private sleeper: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
   private done: Promise<void> | undefined;
+  private knownSnapshot: string | null = null;
 
   constructor(
     private readonly ctx: BatchContext,
@@ -50,7 +55,6 @@ export class ReplicationLoop {
     private readonly log: Logger,
     private readonly options: LoopOptions,
   ) {
-    this.wakeup = new WakeupFlag(ctx.primary);
     this.acknowledger = new Acknowledger(ctx.primary, (error) => {
       // Not a replication failure (the replica's position is what counts); retried with the next batch.
       this.log.warn({ err: String((error as Error)?.message ?? error) }, 'acknowledging on the primary failed; will retry');
@@ -88,21 +92,31 @@ export class ReplicationLoop {
     return this.position;
   }
 
+  /** The replica's snapshot as last known, kept while the replica is away (the backlog is still measured). */
+  lastKnownSnapshot(): string | null {
+    return this.knownSnapshot;
+  }
+
   private async run(): Promise<void> {
     let backoffMs = BACKOFF_START_MS;
     let mode: ApplyMode = 'upsert';
     let lastPrune = 0;
-    let busyBatches = 0;
     while (!this.stopping) {
       try {
+        const from = this.position ?? (await this.recover());
         if (!this.prepared) {
-          this.prepared = await prepareTables(this.ctx, this.log, this.options);
+          this.prepared = await prepareTables(this.ctx.primary, this.ctx.replica, from, this.log, this.options);
           const names = this.prepared.tables.map((t) => displayName(t.table));
           this.log.info({ tables: names }, `replication set: ${names.join(', ') || '(empty: add tables with replicator add)'}`);
+          await this.acknowledgeRecovered(from);
         }
-        const from = this.position ?? (await this.recover(this.prepared));
+        const prepared = this.prepared;
         const batchStartedAt = performance.now();
-        const batch = await replicateBatch(this.ctx, this.prepared, from, mode);
+        let batch =
+          from.snapshot !== null && canRunInline(this.ctx, prepared, from, mode)
+            ? await runInlineBatch(this.ctx, prepared, { ...from, snapshot: from.snapshot })
+            : 'overflow';
+        if (batch === 'overflow') batch = await runStagedBatch(this.ctx, prepared, from, mode);
         if (batch === 'schema-changed') {
           this.log.info('the replication set or a replicated table changed on the primary; reading both catalogs again');
           this.prepared = undefined;
@@ -114,20 +128,20 @@ export class ReplicationLoop {
           this.status.recordCaughtUp();
         } else {
           this.recordBatch(batch, performance.now() - batchStartedAt);
-          this.acknowledger.add(this.prepared.tables, batch.range);
+          this.acknowledger.add(prepared.tables, batch.range);
         }
         if (Date.now() - lastPrune >= this.options.pruneIntervalMs && this.position?.snapshot) {
           lastPrune = Date.now();
           await this.prune(this.position.snapshot);
         }
-        if (!('empty' in batch)) {
-          // Busy: read again at once, and let writers stop notifying.
-          if (++busyBatches >= 2) await this.onPrimary(this.wakeup.set(false));
+        if ('empty' in batch) {
+          await this.waitForChanges(batch.snapshot, prepared);
+        } else {
+          // Busy: read again at once. The token, drawn by a writer, stays drawn: no one notifies.
+          this.armed = false;
           this.inFlight = undefined;
-          continue;
+          this.idlePollMs = 1;
         }
-        busyBatches = 0;
-        await this.waitForChanges(batch.snapshot);
       } catch (error) {
         if (this.stopping) break;
         if (mode === 'upsert' && (error as ReplicatorError).sqlState === '23505') {
@@ -141,15 +155,17 @@ export class ReplicationLoop {
         // Start over from what the replica says it holds; re-read both catalogs
         // if the schema may be why it failed.
         this.position = undefined;
-        this.wakeup.reset();
+        this.armed = false;
         this.inFlight = undefined;
         const code = error instanceof ReplicatorError ? error.code : 'INTERNAL';
         const message = error instanceof Error ? error.message : String(error);
         if (code !== 'DATABASE_UNREACHABLE') this.prepared = undefined;
         this.status.recordError(code, message);
-        this.log.error({ code, retry_in_ms: backoffMs }, message);
+        const retryable = error instanceof ReplicatorError ? ERROR_CODES[error.code].retryable : true;
+        const wait = retryable ? backoffMs : BACKOFF_MAX_MS;
+        this.log.error({ code, retry_in_ms: wait }, message);
         this.log.debug({ err: (error as Error).cause ?? error }, 'cause of the error above');
-        await this.sleep(backoffMs);
+        await this.sleep(wait);
         backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS);
       }
     }
@@ -157,48 +173,65 @@ export class ReplicationLoop {
   }
 
   /**
-   * Caught up as of `snapshot`: wait until there may be more. With LISTEN,
-   * turn the wakeup flag on, then poll (1 ms, doubling to 100 ms) until every
-   * transaction that was in progress when it was turned on has finished (one
-   * of them may have missed the flag, see wakeup-flag.ts), then wait for a
-   * NOTIFY or the poll interval. Without LISTEN, just the poll interval.
+   * Caught up as of `snapshot`: wait until there may be more. Arm the wakeup
+   * token and read once more (the first snapshot after arming); then poll
+   * (0.5 ms, doubling to 100 ms) until every transaction in progress at that
+   * snapshot has finished (one of them may have drawn the token before it
+   * was armed); then wait for the NOTIFY. Where writers never notify (or
+   * LISTEN is down) the idle poll backs off from 1 ms to 50 ms; with
+   * USE_LISTEN=false (a transaction-mode pooler) it is POLL_INTERVAL.
    */
-  private async waitForChanges(snapshot: string): Promise<void> {
-    if (!this.notifications) {
-      await this.onPrimary(this.wakeup.set(false));
+  private async waitForChanges(snapshot: string, prepared: PreparedTables): Promise<void> {
+    const notifications = this.notifications;
+    if (!notifications) {
       await this.sleep(this.options.pollIntervalMs);
       return;
     }
-    if (!this.wakeup.isListening) {
-      await this.onPrimary(this.wakeup.set(true));
-      this.inFlight = undefined; // the next batch's snapshot is the first after the flag
+    if (!prepared.writersNotify || !notifications.listening) {
+      await notifications.wait(Math.min(this.idlePollMs, this.options.pollIntervalMs));
+      this.idlePollMs = Math.min(this.idlePollMs * 2, IDLE_POLL_MAX_MS);
+      return;
+    }
+    if (!this.armed) {
+      await armWakeup(this.ctx.primary);
+      this.armed = true;
+      this.inFlight = undefined;
       return;
     }
     this.inFlight = this.inFlight === undefined ? inProgress(snapshot) : this.inFlight.filter((x) => !finishedBy(x, snapshot));
     if (this.inFlight.length > 0) {
       this.shortPollMs = Math.min(this.shortPollMs * 2, 100);
-      // A NOTIFY (the flag is on) ends the short wait early.
-      await this.notifications.wait(this.shortPollMs);
+      // A NOTIFY ends the short wait early.
+      await notifications.wait(this.shortPollMs);
       return;
     }
     this.shortPollMs = 0.5;
-    await this.notifications.wait(this.options.pollIntervalMs);
+    await notifications.wait(Math.min(this.options.pollIntervalMs, NOTIFY_SAFETY_POLL_MS));
+    // The token may have been drawn: arm it again if the next read finds nothing.
+    this.armed = false;
     this.inFlight = undefined;
-  }
-
-  private onPrimary<T>(work: Promise<T>): Promise<T> {
-    return on(this.ctx, 'primary')(work);
   }
 
   private recordBatch(batch: BatchResult, durationMs: number): void {
     this.position = batch.position;
-    const lagMs = Math.max(0, Date.now() - batch.oldestCapturedAt);
+    this.knownSnapshot = batch.position.snapshot;
+    const lagMs = Number.isFinite(batch.oldestCapturedAt) ? Math.max(0, Date.now() - batch.oldestCapturedAt) : 0;
+    const captured = { inserts: 0, updates: 0, deletes: 0, truncates: 0 };
+    const perTable = new Map<string, number>();
+    for (const [table, c] of batch.captured) {
+      captured.inserts += c.inserts;
+      captured.updates += c.updates;
+      captured.deletes += c.deletes;
+      captured.truncates += c.truncates;
+      perTable.set(displayName(table.table), c.inserts + c.updates + c.deletes + c.truncates);
+    }
     this.status.recordBatch({
       lastChangeId: batch.position.lastChangeId,
       changes: batch.changes,
       lagMs,
-      perTable: new Map([...batch.perTable].map(([t, n]) => [displayName(t.table), n])),
+      perTable,
       counts: batch.counts,
+      captured,
       durationMs,
     });
     for (const copy of batch.copied) {
@@ -223,24 +256,23 @@ export class ReplicationLoop {
     );
   }
 
-  /**
-   * After a start or a failure: trust only what the replica says it holds, and
-   * acknowledge on the primary whatever that covers (a crash can land between
-   * the replica commit and the acknowledgment).
-   */
-  private async recover(prepared: PreparedTables): Promise<ReplicaPosition> {
-    const position = await on(this.ctx, 'replica')(readPosition(this.ctx.replica));
-    if (position.snapshot !== null) {
-      const lastBatch = { from: position.previousSnapshot, to: position.snapshot };
-      for (const table of prepared.tables) {
-        const n = await this.onPrimary(acknowledge(this.ctx.primary, table, lastBatch));
-        if (n > 0)
-          this.log.info({ table: displayName(table.table), changes: n }, 'acknowledged changes the replica already held');
-      }
-    }
+  /** After a start or a failure: trust only what the replica says it holds. */
+  private async recover(): Promise<ReplicaPosition> {
+    const position = await this.ctx.replica.on(readPosition(this.ctx.replica.pool));
     if (this.status.lastChangeId === '0') this.status.lastChangeId = position.lastChangeId;
     this.position = position;
+    this.knownSnapshot = position.snapshot;
     return position;
+  }
+
+  /** A crash can land between the replica commit and the acknowledgment: acknowledge what the replica holds. */
+  private async acknowledgeRecovered(position: ReplicaPosition): Promise<void> {
+    if (position.snapshot === null || !this.prepared) return;
+    const marked = await acknowledge(this.ctx.primary, this.prepared.tables, {
+      from: position.previousSnapshot,
+      to: position.snapshot,
+    });
+    if (marked > 0) this.log.info({ changes: marked }, 'acknowledged changes the replica already held');
   }
 
   private async prune(replicaSnapshot: string): Promise<void> {

@@ -61,6 +61,8 @@ export interface BatchRecord {
   /** Changes per table (display name). */
   perTable: Map<string, number>;
   counts?: BatchCounts;
+  /** Captured operations the batch covered (what the application did), all tables together. */
+  captured?: { inserts: number; updates: number; deletes: number; truncates: number };
   /** Wall time of the whole batch: read, apply, replica commit, acknowledgment. */
   durationMs?: number;
 }

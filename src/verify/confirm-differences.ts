@@ -153,7 +153,7 @@ export async function confirmDifferences(
   const result: Confirmation = { differences: new Map(), unconfirmed: [], rounds: 0 };
   let pending = [...candidates];
   if (pending.length === 0) return result;
-  const replicaVersions = sql.table.columns.some((c) => !sql.table.keyColumns.includes(c));
+  const replicaVersions = sql.table.columns.some((c) => !sql.table.keyColumns.includes(c.name));
   // A then B: the replica first, so its position is older than the primary's snapshot.
   let before = await readReplica(replica, sql, pending);
   let seen = await readPrimary(primary, sql, pending);

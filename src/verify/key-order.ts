@@ -16,7 +16,7 @@
  * is confirmed by looking its key up by equality on both servers.
  */
 import type pg from 'pg';
-import type { ReplicatedTable } from '../replication/replicated-table.js';
+import type { ReplicatedTable } from '../tables/table-model.js';
 
 type CatalogRow = Record<string, unknown>;
 

@@ -2,7 +2,7 @@
  * Rewrites confirmed differences on the replica from the primary: the
  * primary's row is upserted, a row the primary does not have is deleted.
  * One replica transaction per table, written the way the replicator applies a
- * batch (applyChanges, session_replication_role = replica when permitted).
+ * batch (the apply's own statements, session_replication_role = replica when permitted).
  *
  * It cannot race the replicator into a wrong state. The transaction first
  * locks replicator.position (EXCLUSIVE: readers go on, no batch can commit a
@@ -18,9 +18,8 @@
  * the repair that yields, never the batch), release the position, and the
  * repair runs again. Batches wait while a repair runs.
  */
-import { applyChanges } from '../apply/apply-changes.js';
+import { arrayLiteral, deleteRows, inlineRows, jsonKeys, upsertRows } from '../apply/table-statements.js';
 import { isReplicatorError } from '../errors.js';
-import type { Change } from '../source/read-changes.js';
 import { type Side, sleep } from './sides.js';
 import { keysArray, type TableSql } from './table-sql.js';
 
@@ -65,20 +64,24 @@ export async function repairRows(
             true,
           );
           const onPrimary = new Map(source.map((r) => [chunk[r.i - 1] as string, r]));
-          const changes: Change[] = [];
+          const upserts: string[] = [];
+          const deletes: string[] = [];
           for (const key of chunk) {
             const from = onPrimary.get(key);
             const have = onReplica.get(key);
             if (from?.h === have) repair.unchanged.push(key);
             else if (from) {
               (have === undefined ? repair.inserted : repair.updated).push(key);
-              changes.push({ id: '0', op: 'UPDATE', key, row: from.row, capturedAt: 0 });
+              upserts.push(from.row);
             } else {
               repair.deleted.push(key);
-              changes.push({ id: '0', op: 'DELETE', key, row: key, capturedAt: 0 });
+              deletes.push(key);
             }
           }
-          await applyChanges(target, sql.table, changes, 'upsert');
+          if (deletes.length > 0) await target.query(deleteRows(sql.table, jsonKeys(sql.table, '$1')), [keysArray(deletes)]);
+          if (upserts.length > 0) {
+            await target.query(upsertRows(sql.table, inlineRows(sql.table, '$1', [])), [arrayLiteral(upserts)]);
+          }
         }
         return repair;
       }, setLocal);

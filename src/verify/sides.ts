@@ -1,19 +1,26 @@
 /**
  * Verify's connections to one server: every read is a short READ ONLY
- * transaction with the printing settings pinned by set_config(..., true), so
- * nothing leaks into (or depends on) a pooled session. Errors come out named
- * after the server they came from.
+ * transaction with the session settings pinned by set_config(..., true)
+ * (session-settings.ts: search_path and the settings that change how values
+ * print), so nothing leaks into (or depends on) a pooled session. Errors come
+ * out named after the server they came from (the database handle's).
  */
 import type pg from 'pg';
-import type { DatabaseRole } from '../db/connect.js';
-import { PIN_SETTINGS } from './table-sql.js';
+import type { Database, DatabaseRole } from '../db/database.js';
+import { SET_LOCAL } from '../db/session-settings.js';
 
 export class Side {
-  constructor(
-    readonly role: DatabaseRole,
-    readonly pool: pg.Pool,
-    private readonly classify: (error: unknown, role: DatabaseRole) => Error,
-  ) {}
+  readonly role: DatabaseRole;
+  readonly pool: pg.Pool;
+
+  constructor(readonly db: Database) {
+    this.role = db.role;
+    this.pool = db.pool;
+  }
+
+  private classify(error: unknown): Error {
+    return this.db.classify(error);
+  }
 
   /** Runs `work` in one READ ONLY transaction; `snapshot`: REPEATABLE READ, so every statement sees one snapshot. */
   async read<T>(work: (client: pg.PoolClient) => Promise<T>, snapshot = false): Promise<T> {
@@ -27,30 +34,30 @@ export class Side {
 
   /** A connection of its own, no transaction opened (for helpers that manage theirs). */
   async session<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect().catch((e) => Promise.reject(this.classify(e, this.role)));
+    const client = await this.pool.connect().catch((e) => Promise.reject(this.classify(e)));
     let failed = false;
     try {
       return await work(client);
     } catch (error) {
       failed = true;
-      throw this.classify(error, this.role);
+      throw this.classify(error);
     } finally {
       client.release(failed);
     }
   }
 
   private async transaction<T>(begin: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect().catch((e) => Promise.reject(this.classify(e, this.role)));
+    const client = await this.pool.connect().catch((e) => Promise.reject(this.classify(e)));
     let failed = false;
     try {
-      await client.query(`${begin}; ${PIN_SETTINGS}`);
+      await client.query(`${begin}; ${SET_LOCAL}`);
       const result = await work(client);
       await client.query('COMMIT');
       return result;
     } catch (error) {
       failed = true;
       await client.query('ROLLBACK').catch(() => {});
-      throw this.classify(error, this.role);
+      throw this.classify(error);
     } finally {
       client.release(failed);
     }

@@ -13,7 +13,9 @@
  * neither server has to sort a range to hash it.
  */
 import { quoteIdent, quoteQualified } from '../db/quote.js';
-import type { ReplicatedTable } from '../replication/replicated-table.js';
+import { committedBetween } from '../source/trigger/visibility.js';
+import { compareTuples, keysMatch } from '../tables/key-comparison.js';
+import type { ReplicatedTable } from '../tables/table-model.js';
 
 /** Keys (lo, hi] as key JSON objects; null: unbounded on that side. */
 export interface KeyRange {
@@ -37,15 +39,6 @@ class Params {
   }
 }
 
-/**
- * Settings that change how values print, pinned for the transaction on both
- * servers (as the capture trigger and the apply pin them), so equal values
- * give equal text and equal hashes.
- */
-export const PIN_SETTINGS = `SELECT set_config('datestyle', 'ISO, MDY', true), set_config('intervalstyle', 'postgres', true),
-  set_config('timezone', 'UTC', true), set_config('extra_float_digits', '3', true), set_config('bytea_output', 'hex', true),
-  set_config('lc_monetary', 'C', true)`;
-
 export class TableSql {
   readonly target: string;
   private readonly keys: string[];
@@ -66,19 +59,30 @@ export class TableSql {
     return `${alias}.${quoteIdent(key)}${this.collateC.has(key) ? ' COLLATE "C"' : ''}`;
   }
 
-  private keyTuple(alias: string): string {
-    return `(${this.keys.map((k) => this.keyColumn(alias, k)).join(', ')})`;
+  private keyTuple(alias: string): string[] {
+    return this.keys.map((k) => this.keyColumn(alias, k));
   }
 
-  /** The key columns of a key JSON parameter, as a row the planner evaluates once (so the key's index serves the range). */
-  private bound(param: string): string {
-    return `(SELECT ${this.keys.map((k) => this.keyColumn('b', k)).join(', ')} FROM json_populate_record(NULL::${this.target}, ${param}::json) AS b)`;
+  /** The key columns of a key JSON parameter, each a value the planner evaluates once (so the key's index serves the range). */
+  private bound(param: string): string[] {
+    return this.keys.map(
+      (k) => `(SELECT ${this.keyColumn('b', k)} FROM pg_catalog.json_populate_record(NULL::${this.target}, ${param}::json) AS b)`,
+    );
+  }
+
+  /** Key comparisons use the key's own operators (extension types); COLLATE "C" ones compare as text. */
+  private compare(left: string[], right: string[], strict: boolean): string {
+    const ops = this.keys.map((k, i) => (this.collateC.has(k) ? 'pg_catalog.>' : (this.table.primaryKeyGreater[i] as string)));
+    const equals = this.keys.map((k, i) =>
+      this.collateC.has(k) ? 'pg_catalog.=' : (this.table.primaryKeyOperators[i] as string),
+    );
+    return compareTuples(left, right, ops, equals, strict);
   }
 
   private rangeWhere(range: KeyRange, params: Params, alias = 't'): string {
     const parts: string[] = [];
-    if (range.lo !== null) parts.push(`${this.keyTuple(alias)} > ${this.bound(params.add(range.lo))}`);
-    if (range.hi !== null) parts.push(`${this.keyTuple(alias)} <= ${this.bound(params.add(range.hi))}`);
+    if (range.lo !== null) parts.push(this.compare(this.keyTuple(alias), this.bound(params.add(range.lo)), true));
+    if (range.hi !== null) parts.push(this.compare(this.keyTuple(alias), this.bound(params.add(range.hi)), false));
     return parts.length === 0 ? 'true' : parts.join(' AND ');
   }
 
@@ -89,7 +93,7 @@ export class TableSql {
   }
 
   private rowHash(alias: string): string {
-    return `md5(ROW(${this.table.columns.map((c) => `${alias}.${quoteIdent(c)}`).join(', ')})::text)`;
+    return `md5(ROW(${this.table.columns.map((c) => `${alias}.${quoteIdent(c.name)}`).join(', ')})::text)`;
   }
 
   /** Row count and order-independent hash of a range. */
@@ -131,17 +135,18 @@ export class TableSql {
   /**
    * The rows of given keys (a JSON array of key objects): position in the
    * array, row hash, the row version (xmin: a new one for every write), and
-   * with `withRow` the row itself as JSON (to repair from). Keys without a row
-   * are simply not returned.
+   * with `withRow` the row itself as a record of the replica's row type (to
+   * repair from, as a batch would). Keys without a row are simply not returned.
    */
   rowsByKey(keysJsonArray: string, withRow = false): Query {
     const params = new Params();
     const keysParam = params.add(keysJsonArray);
-    const join = this.keys.map((k) => `t.${quoteIdent(k)} = k.${quoteIdent(k)}`).join(' AND ');
+    const join = keysMatch(this.keys, this.table.primaryKeyOperators, 't', 'k');
+    const record = `ROW(${this.table.replicaRow.map((c) => (c === null ? 'NULL' : `t.${quoteIdent(c)}`)).join(', ')})::text`;
     return {
-      text: `SELECT e.i::int AS i, ${this.rowHash('t')} AS h, t.xmin::text AS v${withRow ? ', to_json(t)::text AS row' : ''}
-             FROM json_array_elements(${keysParam}::json) WITH ORDINALITY AS e(j, i)
-             CROSS JOIN LATERAL json_populate_record(NULL::${this.target}, e.j) AS k
+      text: `SELECT e.i::int AS i, ${this.rowHash('t')} AS h, t.xmin::text AS v${withRow ? `, ${record} AS row` : ''}
+             FROM pg_catalog.json_array_elements(${keysParam}::json) WITH ORDINALITY AS e(j, i)
+             CROSS JOIN LATERAL pg_catalog.json_populate_record(NULL::${this.target}, e.j) AS k
              JOIN ${this.target} AS t ON ${join}`,
       values: params.values,
     };
@@ -149,20 +154,16 @@ export class TableSql {
 
   /**
    * Whether the replica is still behind primary snapshot `$1` for this table:
-   * some change of this table's log is visible in it but neither in the
-   * replica's position `$2` nor acknowledged. A change is acknowledged
-   * (processed), or pruned from the log, only after the replica committed a
-   * position that holds it, so "not behind" means every change of this table
-   * visible in $1 is on the replica (now, or by the time a later read of the
-   * replica starts). Such a change's transaction id lies between $2's xmin and
-   * $1's xmax: a range the log's txid index (or the scan) keeps small.
+   * some change of this table's log committed between the replica's position
+   * `$2` and `$1`. A change is pruned from the log only after the replica
+   * committed a position that holds it, so "not behind" means every change of
+   * this table visible in $1 is on the replica (now, or by the time a later
+   * read of the replica starts). A replica without a position is behind.
    */
   behind(primarySnapshot: string, replicaSnapshot: string | null): Query {
     return {
-      text: `SELECT EXISTS (SELECT FROM ${quoteQualified(this.table.log)}
-               WHERE txid >= coalesce(pg_snapshot_xmin($2::pg_snapshot), '0'::xid8) AND txid < pg_snapshot_xmax($1::pg_snapshot)
-                 AND NOT processed AND pg_visible_in_snapshot(txid, $1::pg_snapshot)
-                 AND ($2::pg_snapshot IS NULL OR NOT pg_visible_in_snapshot(txid, $2::pg_snapshot))) AS behind`,
+      text: `SELECT $2::pg_snapshot IS NULL OR EXISTS (SELECT FROM ${quoteQualified(this.table.log)} AS l
+               WHERE ${committedBetween('l.txid', '$2::pg_snapshot', '$1::pg_snapshot')}) AS behind`,
       values: [primarySnapshot, replicaSnapshot],
     };
   }

@@ -7,12 +7,14 @@
  * and with --repair the confirmed ones are rewritten from the primary
  * (repair.ts). It runs beside a live primary and a running replicator.
  */
-import { mayUseReplicationRole } from '../apply/begin-apply.js';
-import { listTables, type RegisteredTable, resolveTable } from '../capture/replication-set.js';
+import { resolveTable } from '../capture/replication-set.js';
 import { displayName } from '../db/quote.js';
+import { REPLICATION_ROLE } from '../db/session-settings.js';
 import { isReplicatorError, ReplicatorError } from '../errors.js';
-import { checkReplicaTable, describeReplicatedTable, type ReplicatedTable } from '../replication/replicated-table.js';
-import { readCopyProgress } from '../snapshot/copy-progress.js';
+import { readCopyProgress } from '../initial-copy/copy-progress.js';
+import { describeBothSides, describeReplicatedTable } from '../tables/describe-replicated-table.js';
+import { type RegistryEntry, readRegistry, sameTable } from '../tables/registry.js';
+import type { ReplicatedTable } from '../tables/table-model.js';
 import { compareRanges, DEFAULT_RANGES, type RangeSettings } from './compare-ranges.js';
 import { confirmDifferences, type Unconfirmed } from './confirm-differences.js';
 import { keyColumnsToCollateC } from './key-order.js';
@@ -98,14 +100,14 @@ function emptyReport(table: string): TableReport {
   };
 }
 
-async function selectTables(primary: Side, names: readonly string[] | undefined): Promise<RegisteredTable[]> {
+async function selectTables(primary: Side, names: readonly string[] | undefined): Promise<RegistryEntry[]> {
   return primary.read(async (c) => {
-    const all = await listTables(c);
+    const all = await readRegistry(c);
     if (!names || names.length === 0) return all;
-    const selected: RegisteredTable[] = [];
+    const selected: RegistryEntry[] = [];
     for (const name of names) {
-      const table = await resolveTable(c, name);
-      const entry = all.find((t) => t.table.schema === table.schema && t.table.name === table.name);
+      const table = await resolveTable(primary.db, name);
+      const entry = all.find((t) => sameTable(t.table, table));
       if (!entry) {
         throw new ReplicatorError(
           'SCHEMA_MISSING',
@@ -121,7 +123,7 @@ async function selectTables(primary: Side, names: readonly string[] | undefined)
 async function verifyTable(
   primary: Side,
   replica: Side,
-  entry: RegisteredTable,
+  entry: RegistryEntry,
   options: VerifyOptions,
   replicationRole: boolean,
 ): Promise<TableReport> {
@@ -134,20 +136,25 @@ async function verifyTable(
   let table: ReplicatedTable;
   let collateC: Set<string>;
   try {
-    table = await primary.read((pc) => describeReplicatedTable(pc, entry));
-    collateC = await primary.read((pc) =>
+    const described = await primary.read((pc) =>
       replica.read(async (rc) => {
-        await checkReplicaTable(pc, rc, table);
-        return keyColumnsToCollateC(pc, rc, table);
+        const sides = await describeBothSides(pc, rc, entry);
+        if (!sides) {
+          throw new ReplicatorError('SCHEMA_MISSING', `primary: table ${displayName(entry.table)} does not exist`);
+        }
+        const model = await describeReplicatedTable(pc, rc, entry, sides);
+        return { model, collateC: await keyColumnsToCollateC(pc, rc, model) };
       }),
     );
+    table = described.model;
+    collateC = described.collateC;
   } catch (error) {
     if (!isReplicatorError(error) || (error.code !== 'SCHEMA_MISSING' && error.code !== 'SCHEMA_MISMATCH')) throw error;
     report.status = 'error';
     report.message = error.message;
     return done();
   }
-  if (table.copyRequestedAt !== null) {
+  {
     const progress = await replica.read((rc) => readCopyProgress(rc, table.table));
     if (!progress || progress.requestedAt !== table.copyRequestedAt || !progress.done) {
       report.status = 'skipped';
@@ -172,8 +179,8 @@ async function verifyTable(
   });
   report.rounds = confirmed.rounds;
   // A resync empties the replica table and copies it again: differences seen meanwhile are the copy's progress.
-  const now = await primary.read((c) => listTables(c));
-  const still = now.find((t) => t.table.schema === entry.table.schema && t.table.name === entry.table.name);
+  const now = await primary.read((c) => readRegistry(c));
+  const still = now.find((t) => sameTable(t.table, entry.table));
   if (still?.copyRequestedAt !== entry.copyRequestedAt) {
     report.status = 'skipped';
     report.message = still
@@ -196,7 +203,9 @@ async function verifyTable(
 export async function verify(primary: Side, replica: Side, options: VerifyOptions): Promise<VerifyReport> {
   const started = performance.now();
   const entries = await selectTables(primary, options.tables);
-  const replicationRole = options.repair ? await replica.session(mayUseReplicationRole) : false;
+  const replicationRole = options.repair
+    ? await replica.write(async () => true, `SET LOCAL ${REPLICATION_ROLE} = replica`).catch(() => false)
+    : false;
   const tables: TableReport[] = [];
   for (const entry of entries) {
     const report = await verifyTable(primary, replica, entry, options, replicationRole);

@@ -7,10 +7,9 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { installReplica } from '../../src/apply/install-replica.js';
-import { installPrimary } from '../../src/capture/install-primary.js';
 import { privilegeSql } from '../../src/cli/privileges-command.js';
 import { type EmbeddedServer, startEmbeddedServer } from '../../src/embedded/embedded-server.js';
+import { installDemo } from '../../src/embedded/install-demo.js';
 
 export const TEST_PASSWORD = 's3cr3t-Pa55:word';
 /** The non-superuser logins the replicator runs as in tests (db/privileges.sql). */
@@ -44,8 +43,8 @@ export async function startTestServers(
   await Promise.all([primarySql.connect(), replicaSql.connect()]);
   for (const c of [primarySql, replicaSql]) c.on('error', () => {});
   if (options.install !== false) {
-    await installPrimary(primarySql);
-    await installReplica(replicaSql);
+    await installDemo(primarySql, 'primary');
+    await installDemo(replicaSql, 'replica');
     const grants = await privilegeSql(REPLICATOR_ROLE, REPLICATOR_ROLE);
     for (const [client, sql] of [
       [primarySql, grants.primary],

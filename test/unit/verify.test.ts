@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ReplicatedTable } from '../../src/replication/replicated-table.js';
+import type { ReplicatedTable } from '../../src/tables/table-model.js';
 import { diffRows, splitRange } from '../../src/verify/compare-ranges.js';
 import { decide, type Observed } from '../../src/verify/confirm-differences.js';
 import { formatJson, formatTable } from '../../src/verify/format-report.js';
@@ -113,10 +113,11 @@ describe('TableSql', () => {
   const table = {
     table: { schema: 'Sales', name: 'Order "Items"' },
     log: { schema: 'replicator', name: 'order_items_changes' },
-    columns: ['region', 'code', 'qty'],
+    columns: [{ name: 'region' }, { name: 'code' }, { name: 'qty' }],
     keyColumns: ['region', 'code'],
-    logKey: 'row_key',
-    copyRequestedAt: null,
+    primaryKeyOperators: ['pg_catalog.=', 'pg_catalog.='],
+    primaryKeyGreater: ['pg_catalog.>', 'pg_catalog.>'],
+    replicaRow: ['region', 'code', 'qty'],
   } as ReplicatedTable;
 
   it('passes bounds as parameters and quotes identifiers', () => {
@@ -125,13 +126,19 @@ describe('TableSql', () => {
     assert.ok(!q.text.includes('DROP TABLE'));
     assert.deepEqual(q.values, [lo]);
     assert.match(q.text, /"Sales"\."Order ""Items"""/);
-    assert.match(q.text, /\(t\."region", t\."code"\) > \(SELECT b\."region", b\."code" FROM json_populate_record/);
+    assert.match(
+      q.text,
+      /\(t\."region", t\."code"\) OPERATOR\(pg_catalog\.>\) \(\(SELECT b\."region" FROM pg_catalog\.json_populate_record/,
+    );
   });
 
   it('compares the named key columns with COLLATE "C" on both sides of every comparison and in the order', () => {
     const sql = new TableSql(table, new Set(['region']));
     const q = sql.boundaries({ lo: '{}', hi: '{}' }, 100);
-    assert.match(q.text, /\(t\."region" COLLATE "C", t\."code"\) > \(SELECT b\."region" COLLATE "C", b\."code"/);
+    assert.match(
+      q.text,
+      /\(t\."region" COLLATE "C", t\."code"\) OPERATOR\(pg_catalog\.>\) \(\(SELECT b\."region" COLLATE "C" FROM/,
+    );
     assert.match(q.text, /ORDER BY t\."region" COLLATE "C", t\."code"\)/);
     assert.deepEqual(q.values, ['{}', '{}', 100, ['region', 'code']]);
   });

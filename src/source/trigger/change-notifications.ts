@@ -1,22 +1,28 @@
 /**
- * Wakes the replication loop when the capture trigger's NOTIFY arrives, so a
+ * Wakes the replication loop when the capture's NOTIFY arrives, so a
  * committed change replicates in milliseconds instead of at the next poll.
  * Best effort by design: polling stays the safety net, so a lost LISTEN
- * connection only costs latency; it is re-established with backoff.
+ * connection only costs latency; it is re-established with backoff (each
+ * reconnection is counted). A wait that times out removes its waiter, so a
+ * later notification always reaches the current wait.
  */
-import type pg from 'pg';
+import pg from 'pg';
 import type { Logger } from 'pino';
-import { createClient } from '../db/connect.js';
+import { connectionConfig } from '../../db/connect.js';
+import { SET_SESSION } from '../../db/session-settings.js';
 
 export const NOTIFY_CHANNEL = 'pg_replicator';
 
 export class ChangeNotifications {
   private client: pg.Client | undefined;
-  private waiters: Array<() => void> = [];
+  private waiter: (() => void) | undefined;
   private pending = false;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelayMs = 100;
+  /** LISTEN connections opened after the first (lost and re-established). */
+  reconnections = 0;
+  private connectedOnce = false;
 
   constructor(
     private readonly url: string,
@@ -27,31 +33,34 @@ export class ChangeNotifications {
     void this.connect();
   }
 
+  get listening(): boolean {
+    return this.client !== undefined;
+  }
+
   /** Resolves on the next notification (or one that arrived since the last wait), on wake(), or after timeoutMs. */
   wait(timeoutMs: number): Promise<void> {
     if (this.pending) {
       this.pending = false;
       return Promise.resolve();
     }
+    this.waiter?.();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      const waiter = () => {
+      const done = () => {
         clearTimeout(timer);
+        if (this.waiter === done) this.waiter = undefined;
         resolve();
       };
-      function done() {
-        resolve();
-      }
-      this.waiters.push(waiter);
+      const timer = setTimeout(done, timeoutMs);
+      this.waiter = done;
     });
   }
 
-  /** Releases waiters now (shutdown, or work known to be pending). */
+  /** Releases the waiting loop now (a notification, shutdown, or work known to be pending). */
   wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    if (waiters.length === 0) this.pending = true;
-    for (const w of waiters) w();
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    if (waiter) waiter();
+    else this.pending = true;
   }
 
   async stop(): Promise<void> {
@@ -65,15 +74,17 @@ export class ChangeNotifications {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const client = createClient(this.url, 'primary');
+    const client = new pg.Client(connectionConfig(this.url, 'primary'));
     client.on('notification', () => this.wake());
     client.on('error', () => this.reconnect(client));
     client.on('end', () => this.reconnect(client));
     try {
       await client.connect();
-      await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+      await client.query(`${SET_SESSION}; LISTEN ${NOTIFY_CHANNEL}`);
       this.client = client;
       this.retryDelayMs = 100;
+      if (this.connectedOnce) this.reconnections++;
+      this.connectedOnce = true;
       // Changes may have committed while we were not listening.
       this.wake();
     } catch (error) {

@@ -5,19 +5,11 @@
  */
 import type pg from 'pg';
 import type { QualifiedName } from '../db/quote.js';
+import type { CopyProgress } from '../source/batch.js';
 
-export interface CopyProgress {
-  table: QualifiedName;
-  /** The primary's copy_requested_at this copy serves. */
-  requestedAt: string;
-  /** JSON object of the last copied key; null before the first chunk. */
-  lastKey: string | null;
-  rowsCopied: number;
-  rowsEstimated: number | null;
-  done: boolean;
-}
+export type { CopyProgress } from '../source/batch.js';
 
-export async function readCopyProgress(replica: pg.ClientBase, table: QualifiedName): Promise<CopyProgress | null> {
+export async function readCopyProgress(replica: pg.ClientBase | pg.Pool, table: QualifiedName): Promise<CopyProgress | null> {
   const { rows } = await replica.query(
     `SELECT to_char(requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS requested_at,
             last_key, rows_copied::text, rows_estimated::text, done

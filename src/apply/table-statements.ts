@@ -1,0 +1,110 @@
+/**
+ * The SQL that writes one table's share of a batch on the replica, set-based
+ * whatever the number of rows: one DELETE for keys that end deleted, one
+ * INSERT ... ON CONFLICT for rows that end present. The rows come from a FROM
+ * item: inline array parameters (parsed by the replica's own input functions)
+ * or a staging table. Every function and operator is schema-qualified (key
+ * comparisons use the key's own equality operator, found in the catalog), so
+ * nothing another role creates is ever called.
+ *
+ * The upsert also sets the key columns: a key equal under `=` but spelled
+ * differently (numeric 1.0 and 1.00, citext, -0 and 0) takes the primary's
+ * spelling instead of keeping the replica's old one.
+ */
+import { quoteIdent, quoteQualified } from '../db/quote.js';
+import { keysMatch } from '../tables/key-comparison.js';
+import { UPSERT_FLAG } from '../tables/staging-table.js';
+import type { ReplicatedTable } from '../tables/table-model.js';
+
+/** Where a statement reads its rows: `upserts` (alias r, replicated columns) and `deletes` (alias d, key columns). */
+export interface RowsFrom {
+  upserts: string;
+  deletes: string;
+}
+
+/** Inline rows: a `<table>[]` parameter and one `<key type>[]` parameter per key column. */
+export function inlineRows(table: ReplicatedTable, upsertsParam: string, deleteParams: readonly string[]): RowsFrom {
+  const keys = table.keyColumns.map(quoteIdent).join(', ');
+  const arrays = deleteParams.map((p, i) => `${p}::${table.keyTypes[i]}[]`).join(', ');
+  return {
+    upserts: `pg_catalog.unnest(${upsertsParam}::${quoteQualified(table.table)}[]) AS r`,
+    deletes: `pg_catalog.unnest(${arrays}) AS d(${keys})`,
+  };
+}
+
+/** Keys as a JSON array of key objects (verify's repair), read back with the table's own row type. */
+export function jsonKeys(table: ReplicatedTable, param: string): RowsFrom {
+  return {
+    upserts: 'NULL',
+    deletes: `pg_catalog.json_array_elements(${param}::json) AS e, pg_catalog.json_populate_record(NULL::${quoteQualified(table.table)}, e.value) AS d`,
+  };
+}
+
+/** A PostgreSQL array literal of texts (records printed by the server), for an inline `<table>[]` parameter. */
+export function arrayLiteral(texts: readonly string[]): string {
+  return `{${texts.map((t) => `"${t.replace(/[\\"]/g, '\\$&')}"`).join(',')}}`;
+}
+
+/** Rows in a staging table (tables/staging-table.ts). */
+export function stagedRows(table: ReplicatedTable, relation: string): RowsFrom {
+  const keys = table.keyColumns.map(quoteIdent).join(', ');
+  return {
+    upserts: `(SELECT * FROM ${relation} AS s WHERE s.${UPSERT_FLAG}) AS r`,
+    deletes: `(SELECT ${keys} FROM ${relation} AS s WHERE NOT s.${UPSERT_FLAG}) AS d`,
+  };
+}
+
+const keyMatch = (table: ReplicatedTable, left: string, right: string) =>
+  keysMatch(table.keyColumns, table.replicaKeyOperators, left, right);
+
+/** `also`: further FROM items (e.g. the moved position, so nothing is written unless it moved). */
+export function deleteRows(table: ReplicatedTable, from: RowsFrom, also = ''): string {
+  return `DELETE FROM ${quoteQualified(table.table)} AS t USING ${from.deletes}${also} WHERE ${keyMatch(table, 't', 'd')}`;
+}
+
+function insertFrom(table: ReplicatedTable, relation: string): string {
+  const columns = table.columns.map((c) => quoteIdent(c.name));
+  // OVERRIDING SYSTEM VALUE: a replica column GENERATED ALWAYS AS IDENTITY still takes the primary's value.
+  return `INSERT INTO ${quoteQualified(table.table)} (${columns.join(', ')}) OVERRIDING SYSTEM VALUE
+    SELECT ${columns.map((c) => `r.${c}`).join(', ')} FROM ${relation}`;
+}
+
+export function upsertRows(table: ReplicatedTable, from: RowsFrom, also = ''): string {
+  const keys = table.keyColumns.map(quoteIdent).join(', ');
+  const set = table.columns.map((c) => `${quoteIdent(c.name)} = EXCLUDED.${quoteIdent(c.name)}`).join(', ');
+  return `${insertFrom(table, `${from.upserts}${also}`)} ON CONFLICT (${keys}) DO UPDATE SET ${set}`;
+}
+
+/**
+ * For a unique value moved between rows inside one primary transaction: upserts
+ * row by row would collide on the intermediate state, so every touched key is
+ * deleted first (deleteTouched), then the final rows inserted (insertRows).
+ */
+export function deleteTouched(table: ReplicatedTable, from: RowsFrom): string {
+  const keys = table.keyColumns.map(quoteIdent).join(', ');
+  const touched = `(SELECT ${table.keyColumns.map((k) => `r.${quoteIdent(k)}`).join(', ')} FROM ${from.upserts}
+    UNION ALL SELECT ${keys} FROM ${from.deletes}) AS d`;
+  return deleteRows(table, { ...from, deletes: touched });
+}
+
+export function insertRows(table: ReplicatedTable, from: RowsFrom): string {
+  return insertFrom(table, from.upserts);
+}
+
+/**
+ * Empties the replica's table for a TRUNCATE: TRUNCATE ignores
+ * session_replication_role, so a table other tables reference is emptied
+ * with DELETE instead (their foreign keys do not fire under it).
+ */
+export function clearAll(table: ReplicatedTable, referenced: boolean): string {
+  return referenced ? `DELETE FROM ${quoteQualified(table.table)}` : `TRUNCATE ${quoteQualified(table.table)}`;
+}
+
+/** Rows of truncated partitions: their partition constraints, over the table's columns. */
+export function clearWhere(table: ReplicatedTable, conditions: readonly string[]): string {
+  return `DELETE FROM ${quoteQualified(table.table)} WHERE ${conditions.map((c) => `(${c})`).join(' OR ')}`;
+}
+
+/** Whether foreign keys of other tables reference it (then TRUNCATE would fail). */
+export const IS_REFERENCED = `SELECT EXISTS (SELECT FROM pg_catalog.pg_constraint c
+  WHERE c.confrelid = pg_catalog.to_regclass($1) AND c.contype = 'f' AND c.conrelid <> c.confrelid) AS referenced`;

@@ -1,0 +1,66 @@
+/**
+ * Before a table's changes are trusted, its capture must still be what was
+ * installed: the same table (not one dropped and created again under its
+ * name), the capture triggers present and ENABLE ALWAYS, the key unchanged,
+ * every partition with its TRUNCATE trigger. Anything else means writes may
+ * have gone uncaptured: replication pauses with the table named and the fix
+ * (`replicator resync`, which reinstalls the capture and copies the table).
+ */
+import type { Database } from '../db/database.js';
+import { displayName } from '../db/quote.js';
+import { ReplicatorError } from '../errors.js';
+import type { RegistryEntry } from '../tables/registry.js';
+import type { TableDescription } from '../tables/table-model.js';
+
+export async function checkCapture(primary: Database, entry: RegistryEntry, description: TableDescription | null): Promise<void> {
+  const name = displayName(entry.table);
+  const resync = `run \`replicator resync ${name}\` as the table's owner (it reinstalls the capture and copies the table)`;
+  if (!description) {
+    throw new ReplicatorError(
+      'SCHEMA_MISSING',
+      `primary: table ${name} is in the replication set but does not exist; create it again and ${resync}, or remove it: \`replicator remove ${name}\``,
+    );
+  }
+  if (description.relid !== entry.relid) {
+    throw new ReplicatorError(
+      'CAPTURE_BROKEN',
+      `primary: table ${name} was dropped and created again since it was added, and its capture went with it, so changes since then were not captured; ${resync}`,
+    );
+  }
+  const { rows } = await primary.query<{ intact: boolean }>(
+    'SELECT replicator.capture_intact(t) AS intact FROM replicator.tables t WHERE t.table_schema = $1 AND t.table_name = $2',
+    [entry.table.schema, entry.table.name],
+  );
+  if (rows[0]?.intact !== true) {
+    throw new ReplicatorError(
+      'CAPTURE_BROKEN',
+      `primary: the capture triggers of ${name} (${entry.triggerName}…) are missing, disabled or not ENABLE ALWAYS, so changes made meanwhile may not have been captured; ${resync}`,
+    );
+  }
+  if (!entry.declaredKey && description.primaryKey.join(',') !== entry.keyColumns.join(',')) {
+    throw new ReplicatorError(
+      'CAPTURE_BROKEN',
+      `primary: the primary key of ${name} changed from (${entry.keyColumns.join(', ')}) to (${description.primaryKey.join(', ') || 'none'}); give the replica's table the same key, then ${resync}`,
+    );
+  }
+  if (entry.declaredKey) {
+    await primary
+      .query('SELECT replicator.check_declared_key($1::oid::regclass, $2::text[])', [entry.relid, entry.keyColumns])
+      .catch((error: { sqlState?: string; message: string }) => {
+        if (error.sqlState !== 'P0001') throw error;
+        throw new ReplicatorError(
+          'SCHEMA_MISMATCH',
+          `${error.message.replace(/^primary database [^:]*: /, 'primary: ')}; the key declared for ${name} no longer holds: fix it, or ${resync} with another --key`,
+        );
+      });
+  }
+  if (description.partitioned) {
+    await primary.query('SELECT replicator.capture_partitions($1, $2)', [entry.table.schema, entry.table.name]).catch((error) => {
+      throw new ReplicatorError(
+        'CAPTURE_BROKEN',
+        `primary: a partition of ${name} has no TRUNCATE capture and the replicator could not add it (${(error as Error).message}); ${resync}`,
+        { cause: error },
+      );
+    });
+  }
+}

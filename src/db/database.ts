@@ -1,0 +1,132 @@
+/**
+ * One handle per database, used by every part of the replicator (the loop,
+ * the CLI, verify): its pool, its role (primary or replica), and the one way
+ * its failures become ReplicatorErrors that name it, with every password
+ * removed. Every session it opens runs with the pinned settings
+ * (session-settings.ts): set once per connection, or per transaction behind a
+ * transaction-mode pooler, where session state would leak to other clients.
+ */
+import pg from 'pg';
+import { redactSecrets } from '../config/redact-url.js';
+import { classifyDatabaseError } from './classify-error.js';
+import { type ConnectionPurpose, connectionConfig, type DatabaseRole } from './connect.js';
+import { REPLICATION_ROLE, SET_LOCAL, SET_SESSION } from './session-settings.js';
+
+export type { DatabaseRole } from './connect.js';
+
+export interface DatabaseOptions {
+  url: string;
+  role: DatabaseRole;
+  /** Pool size (default 2). */
+  max?: number;
+  /** Behind a transaction-mode pooler: settings per transaction, never per session. */
+  pooler?: boolean;
+  /** The replica's apply sessions also set session_replication_role = replica (where allowed). */
+  replicationRole?: boolean;
+  /** What the connections are for, shown in application_name. */
+  purpose?: ConnectionPurpose;
+}
+
+/** Passwords in a connection URL (raw and decoded), to be removed from any text. */
+export function passwordsOf(url: string): string[] {
+  try {
+    const password = new URL(url).password;
+    return password ? [password, decodeURIComponent(password)] : [];
+  } catch {
+    return [];
+  }
+}
+
+const prepared = new WeakSet<pg.PoolClient>();
+
+export class Database {
+  readonly role: DatabaseRole;
+  readonly url: string;
+  readonly pool: pg.Pool;
+  readonly pooler: boolean;
+  private readonly secrets: string[];
+  private readonly setup: string[];
+
+  constructor(options: DatabaseOptions) {
+    this.role = options.role;
+    this.url = options.url;
+    this.pooler = options.pooler === true;
+    this.secrets = passwordsOf(options.url);
+    this.pool = new pg.Pool({
+      ...connectionConfig(options.url, options.role, options.purpose),
+      max: options.max ?? 2,
+      idleTimeoutMillis: 30_000,
+    });
+    // A connection the server (or the network) drops must not crash the
+    // process, idle or checked out: the next query on it fails, the caller
+    // retries, the pool opens a new one.
+    this.pool.on('error', () => {});
+    this.pool.on('connect', (client) => client.on('error', () => {}));
+    this.setup = this.pooler ? [] : [SET_SESSION, ...(options.replicationRole ? [`SET ${REPLICATION_ROLE} = replica`] : [])];
+  }
+
+  /** A pooled connection, its session settings pinned the first time it is handed out. */
+  private async connect(): Promise<pg.PoolClient> {
+    const client = await this.on(this.pool.connect());
+    if (!prepared.has(client)) {
+      // Separately: a role that may not set session_replication_role still gets the rest.
+      for (const sql of this.setup) await client.query(sql).catch(() => {});
+      prepared.add(client);
+    }
+    return client;
+  }
+
+  /** The error as a ReplicatorError naming this database, secrets removed. */
+  classify(error: unknown): Error {
+    const classified = classifyDatabaseError(error, this.role, this.url);
+    classified.message = redactSecrets(classified.message, this.secrets);
+    return classified;
+  }
+
+  /** Wraps work on this database so its failure is classified. */
+  on<T>(work: Promise<T>): Promise<T> {
+    return work.catch((error) => Promise.reject(this.classify(error)));
+  }
+
+  /** One statement on any pooled session (pinned settings apply only outside a pooler). */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.session((client) => client.query<R>(sql, params));
+  }
+
+  /** A session of its own for `work`; a session that failed is destroyed, not reused. */
+  async session<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.connect();
+    let failed = false;
+    try {
+      return await this.on(work(client));
+    } catch (error) {
+      failed = true;
+      throw error;
+    } finally {
+      client.release(failed);
+    }
+  }
+
+  /**
+   * `work` in one transaction opened with `begin` (e.g. 'BEGIN ISOLATION LEVEL
+   * REPEATABLE READ'), the settings pinned for it; committed when work
+   * resolves, rolled back when it throws.
+   */
+  transaction<T>(begin: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.session(async (client) => {
+      await client.query(`${begin}; ${SET_LOCAL}`);
+      try {
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    });
+  }
+
+  async end(): Promise<void> {
+    await this.pool.end().catch(() => {});
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * The staging table a streamed batch or a copy chunk lands in on the replica:
+ * a temporary table dropped at commit, with an upsert flag and every
+ * replicated column under its base type (a key-only row's NULLs must fit
+ * where a NOT NULL domain would refuse them; the apply casts back on insert).
+ * Always named through pg_temp, never resolved by search_path.
+ */
+import { quoteIdent } from '../db/quote.js';
+import type { ReplicatedTable } from './table-model.js';
+
+/** The flag column: true for a row to upsert, false for a key to delete. */
+export const UPSERT_FLAG = quoteIdent('replicator:upsert');
+
+export interface StagingTable {
+  /** pg_temp.<name> */
+  relation: string;
+  create: string;
+  /** COPY ... FROM STDIN into it, columns in the order the primary sends them. */
+  copyFrom: string;
+}
+
+export function stagingTable(table: ReplicatedTable, name: string): StagingTable {
+  const relation = `pg_temp.${quoteIdent(name)}`;
+  const columns = table.columns.map((c) => `${quoteIdent(c.name)} ${c.baseType}`);
+  return {
+    relation,
+    create: `CREATE TEMP TABLE ${quoteIdent(name)} (${UPSERT_FLAG} boolean NOT NULL, ${columns.join(', ')}) ON COMMIT DROP`,
+    copyFrom: `COPY ${relation} (${[UPSERT_FLAG, ...table.columns.map((c) => quoteIdent(c.name))].join(', ')}) FROM STDIN`,
+  };
+}
