@@ -66,7 +66,7 @@ BEGIN
     held := CASE kind
         WHEN 'table'    THEN pg_catalog.has_table_privilege(role_name, object, privilege)
         WHEN 'column'   THEN false
-        WHEN 'schema'   THEN pg_catalog.has_schema_privilege(role_name, object, privilege)
+        WHEN 'schema'   THEN pg_catalog.has_schema_privilege(role_name, (pg_catalog.parse_ident(object))[1], privilege)
         WHEN 'sequence' THEN pg_catalog.has_sequence_privilege(role_name, object, privilege)
         WHEN 'function' THEN pg_catalog.has_function_privilege(role_name, object, privilege)
         ELSE false  -- 'parameter' (PostgreSQL 15+): granted and recorded
@@ -555,6 +555,7 @@ BEGIN
             EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', entry.trigger_name || '_truncate', part);
         END LOOP;
         EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', entry.trigger_name, target);
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', entry.trigger_name || '_truncate', target);
         EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', entry.trigger_name || '_update', target);
         EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', entry.trigger_name || '_delete', target);
     END IF;
@@ -671,10 +672,11 @@ REVOKE ALL ON FUNCTION replicator.uninstall() FROM PUBLIC;
 -- table's identity, columns, key, capture triggers and partitions. A batch
 -- reads it in its own snapshot; when it differs from the one the replicator
 -- prepared with, the batch is not applied and both catalogs are read again.
+-- Nothing in it depends on session settings (timestamps as epochs).
 CREATE VIEW replicator.schema_fingerprint AS
 SELECT pg_catalog.md5(coalesce(pg_catalog.string_agg(pg_catalog.concat_ws('|',
            t.table_schema, t.table_name, t.relid, t.log_schema, t.log_name, t.key_columns::text, t.capture_version,
-           t.copy_requested_at, t.removed_at,
+           pg_catalog.date_part('epoch', t.copy_requested_at), pg_catalog.date_part('epoch', t.removed_at),
            pg_catalog.to_regclass(format('%I.%I', t.table_schema, t.table_name))::oid,
            (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', a.attnum, a.attname, a.atttypid, a.atttypmod,
                                                               a.attnotnull, a.attgenerated, a.attcollation), ','
@@ -792,7 +794,7 @@ BEGIN
     held := CASE kind
         WHEN 'table'    THEN pg_catalog.has_table_privilege(role_name, object, privilege)
         WHEN 'column'   THEN false
-        WHEN 'schema'   THEN pg_catalog.has_schema_privilege(role_name, object, privilege)
+        WHEN 'schema'   THEN pg_catalog.has_schema_privilege(role_name, (pg_catalog.parse_ident(object))[1], privilege)
         WHEN 'sequence' THEN pg_catalog.has_sequence_privilege(role_name, object, privilege)
         WHEN 'function' THEN pg_catalog.has_function_privilege(role_name, object, privilege)
         ELSE false  -- 'parameter' (PostgreSQL 15+): granted and recorded

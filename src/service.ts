@@ -15,9 +15,6 @@ import { ReplicationLoop } from './replication/replication-loop.js';
 import { ReplicationStatus } from './replication/replication-status.js';
 import { ChangeNotifications } from './source/trigger/change-notifications.js';
 
-/** A batch read inline carries at most this many bytes of row text per table; more is streamed. */
-export const INLINE_BATCH_BYTES = 16 * 1024 * 1024;
-
 export interface Service {
   status: ReplicationStatus;
   /** Prometheus metrics (GET /metrics), in this service's own registry. */
@@ -47,7 +44,7 @@ export async function startService(config: Config, urls: ServiceUrls, log: Logge
     {
       primary,
       replica,
-      limits: { rows: config.batchSize, bytes: INLINE_BATCH_BYTES },
+      limits: { rows: config.batchSize, bytes: config.batchBytes },
       copyChunkRows: config.copyChunkRows,
     },
     notifications,

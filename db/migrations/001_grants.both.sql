@@ -41,7 +41,7 @@ BEGIN
     held := CASE kind
         WHEN 'table'    THEN pg_catalog.has_table_privilege(role_name, object, privilege)
         WHEN 'column'   THEN false
-        WHEN 'schema'   THEN pg_catalog.has_schema_privilege(role_name, object, privilege)
+        WHEN 'schema'   THEN pg_catalog.has_schema_privilege(role_name, (pg_catalog.parse_ident(object))[1], privilege)
         WHEN 'sequence' THEN pg_catalog.has_sequence_privilege(role_name, object, privilege)
         WHEN 'function' THEN pg_catalog.has_function_privilege(role_name, object, privilege)
         ELSE false  -- 'parameter' (PostgreSQL 15+): granted and recorded

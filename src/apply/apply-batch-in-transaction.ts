@@ -138,7 +138,9 @@ async function copyChunkIn(replica: pg.ClientBase, chunk: CopyChunk, n: number, 
   const sink = replica.query(copyFrom(stage.copyFrom));
   await chunk.copyInto(sink);
   const copied = Number(sink.rowCount ?? 0);
-  const upserted = await replica.query(upsertRows(chunk.table, stagedRows(chunk.table, stage.relation)));
+  const upserted = await replica.query(
+    upsertRows(chunk.table, stagedRows(chunk.table, stage.relation), '', { skipIdentical: true }),
+  );
   counts.upserted += upserted.rowCount ?? 0;
   const progress = progressAfter(chunk, copied);
   await writeCopyProgress(replica, progress);

@@ -6,7 +6,9 @@
  * change nor applies one twice. The position names its source; a position
  * of another primary is refused (source-identity.ts), never trusted.
  */
+
 import type pg from 'pg';
+import type { Queryable } from '../db/database.js';
 import { ReplicatorError } from '../errors.js';
 import type { SourceIdentity } from '../source/source-identity.js';
 
@@ -46,7 +48,7 @@ export const EMPTY_POSITION: ReplicaPosition = {
   appliedAt: null,
 };
 
-export async function readPosition(replica: pg.ClientBase | pg.Pool): Promise<ReplicaPosition> {
+export async function readPosition(replica: Queryable): Promise<ReplicaPosition> {
   const { rows } = await replica.query<{
     source_system_id: string;
     source_database: string;

@@ -25,10 +25,11 @@ export interface RowsFrom {
 /** Inline rows: a `<table>[]` parameter and one `<key type>[]` parameter per key column. */
 export function inlineRows(table: ReplicatedTable, upsertsParam: string, deleteParams: readonly string[]): RowsFrom {
   const keys = table.keyColumns.map(quoteIdent).join(', ');
-  const arrays = deleteParams.map((p, i) => `${p}::${table.keyTypes[i]}[]`).join(', ');
+  // ROWS FROM: a qualified unnest takes one array (only a bare unnest(a, b) is zipped for you).
+  const arrays = deleteParams.map((p, i) => `pg_catalog.unnest(${p}::${table.keyTypes[i]}[])`).join(', ');
   return {
     upserts: `pg_catalog.unnest(${upsertsParam}::${quoteQualified(table.table)}[]) AS r`,
-    deletes: `pg_catalog.unnest(${arrays}) AS d(${keys})`,
+    deletes: `ROWS FROM (${arrays}) AS d(${keys})`,
   };
 }
 
@@ -65,14 +66,23 @@ export function deleteRows(table: ReplicatedTable, from: RowsFrom, also = ''): s
 function insertFrom(table: ReplicatedTable, relation: string): string {
   const columns = table.columns.map((c) => quoteIdent(c.name));
   // OVERRIDING SYSTEM VALUE: a replica column GENERATED ALWAYS AS IDENTITY still takes the primary's value.
-  return `INSERT INTO ${quoteQualified(table.table)} (${columns.join(', ')}) OVERRIDING SYSTEM VALUE
+  return `INSERT INTO ${quoteQualified(table.table)} AS t (${columns.join(', ')}) OVERRIDING SYSTEM VALUE
     SELECT ${columns.map((c) => `r.${c}`).join(', ')} FROM ${relation}`;
 }
 
-export function upsertRows(table: ReplicatedTable, from: RowsFrom, also = ''): string {
+/**
+ * `skipIdentical`: a row the replica already holds, byte for byte, is left
+ * alone (an initial copy meets many rows the change stream already brought;
+ * rewriting them would only churn the replica and fire its ALWAYS triggers).
+ */
+export function upsertRows(table: ReplicatedTable, from: RowsFrom, also = '', options: { skipIdentical?: boolean } = {}): string {
   const keys = table.keyColumns.map(quoteIdent).join(', ');
-  const set = table.columns.map((c) => `${quoteIdent(c.name)} = EXCLUDED.${quoteIdent(c.name)}`).join(', ');
-  return `${insertFrom(table, `${from.upserts}${also}`)} ON CONFLICT (${keys}) DO UPDATE SET ${set}`;
+  const columns = table.columns.map((c) => quoteIdent(c.name));
+  const set = columns.map((c) => `${c} = EXCLUDED.${c}`).join(', ');
+  const changed = options.skipIdentical
+    ? ` WHERE ROW(${columns.map((c) => `t.${c}`).join(', ')})::text IS DISTINCT FROM ROW(${columns.map((c) => `EXCLUDED.${c}`).join(', ')})::text`
+    : '';
+  return `${insertFrom(table, `${from.upserts}${also}`)} ON CONFLICT (${keys}) DO UPDATE SET ${set}${changed}`;
 }
 
 /**

@@ -16,7 +16,7 @@ export async function ensureReplicationSet(
   names: readonly string[],
   log: Logger,
 ): Promise<void> {
-  const registry = await readRegistry(primary.pool, { removed: true });
+  const registry = await readRegistry(primary, { removed: true });
   for (const name of names) {
     const table = await resolveTable(primary, name);
     const entry = registry.find((e) => sameTable(e.table, table));

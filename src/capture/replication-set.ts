@@ -49,14 +49,14 @@ export async function addTable(
   ddl: DdlOptions = {},
 ): Promise<AddResult> {
   const table = await resolveTable(primary, name);
-  const description = await describeTable(primary.pool, table);
+  const description = await describeTable(primary, table);
   if (!description) throw new ReplicatorError('SCHEMA_MISSING', `primary: ${name} is not a table`);
-  const existing = (await readRegistry(primary.pool)).find((e) => sameTable(e.table, table));
+  const existing = (await readRegistry(primary)).find((e) => sameTable(e.table, table));
   const keys = declaredKey ?? description.primaryKey;
   if (keys.length === 0) {
     throw new ReplicatorError(
       'SCHEMA_MISMATCH',
-      `primary: table ${displayName(table)} has no primary key; add one (ALTER TABLE ${quoteQualified(table)} ADD PRIMARY KEY (...)), or name a unique, not-null key: replicator add ${displayName(table)} --key col1,col2`,
+      `primary: table ${table.schema}.${table.name} has no primary key; add one (ALTER TABLE ${quoteQualified(table)} ADD PRIMARY KEY (...)), or name a unique, not-null column set to use as the key: replicator add ${displayName(table)} --key col1,col2`,
     );
   }
   const created = await replica.session(async (client) => {
@@ -94,7 +94,7 @@ export async function addTable(
       ddl,
     ),
   );
-  const entry = (await readRegistry(primary.pool)).find((e) => sameTable(e.table, table));
+  const entry = (await readRegistry(primary)).find((e) => sameTable(e.table, table));
   if (!entry) throw new Error(`add_table did not register ${displayName(table)}`);
   return { entry, created, existed: false };
 }
@@ -139,5 +139,5 @@ export async function resyncTable(primary: Database, table: QualifiedName, ddl: 
 
 /** Registered tables, by schema and name (removed ones too, on request). */
 export function listTables(primary: Database, options: { removed?: boolean } = {}): Promise<RegistryEntry[]> {
-  return readRegistry(primary.pool, options);
+  return readRegistry(primary, options);
 }

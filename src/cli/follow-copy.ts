@@ -3,8 +3,10 @@
  * progress bar on a terminal, a line per step otherwise. Reads the progress
  * the replicator commits on the replica, so it needs no API access.
  */
+
 import { MultiBar, Presets } from 'cli-progress';
 import type pg from 'pg';
+import type { Queryable } from '../db/database.js';
 import type { QualifiedName } from '../db/quote.js';
 import { displayName } from '../db/quote.js';
 import { readCopyProgress } from '../initial-copy/copy-progress.js';
@@ -12,7 +14,7 @@ import { readCopyProgress } from '../initial-copy/copy-progress.js';
 const START_TIMEOUT_MS = 15_000;
 
 export async function followCopy(
-  replica: pg.ClientBase | pg.Pool,
+  replica: Queryable,
   tables: readonly QualifiedName[],
   requestedAt: Map<QualifiedName, string>,
 ): Promise<boolean> {

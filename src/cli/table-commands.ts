@@ -67,10 +67,10 @@ export function registerTableCommands(
           }
           copies.set(entry.table, entry.copyRequestedAt);
           process.stdout.write(
-            `added ${describeEntry(entry)}${created ? ' (created on the replica)' : ''}; the running replicator copies its rows\n`,
+            `added ${describeEntry(entry)}${created ? ' (created on the replica)' : ''}; its existing rows will be copied by the running replicator\n`,
           );
         }
-        if (options.wait !== false && copies.size > 0) await followCopy(replica.pool, [...copies.keys()], copies);
+        if (options.wait !== false && copies.size > 0) await followCopy(replica, [...copies.keys()], copies);
       });
     });
 
@@ -120,7 +120,7 @@ export function registerTableCommands(
         const requested = new Map<QualifiedName, string>();
         if (options.all) {
           // Claim the primary for this replica and forget the position: every table is copied from its next snapshot.
-          await primary.on(claimPrimary(primary.pool, await replica.on(readIdentity(replica.pool)), true));
+          await primary.on(claimPrimary(primary, await replica.on(readIdentity(replica)), true));
           await replica.query('DELETE FROM replicator.position');
           for (const entry of await listTables(primary)) {
             const at = await resyncTable(primary, entry.table);
@@ -139,7 +139,7 @@ export function registerTableCommands(
           requested.set(table, at);
           process.stdout.write(`resync of ${displayName(table)} requested; the running replicator copies it now\n`);
         }
-        if (options.wait !== false && requested.size > 0) await followCopy(replica.pool, [...requested.keys()], requested);
+        if (options.wait !== false && requested.size > 0) await followCopy(replica, [...requested.keys()], requested);
       });
     });
 }

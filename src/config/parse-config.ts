@@ -13,6 +13,8 @@ export interface Config {
   replicaUrl: string | undefined;
   pollIntervalMs: number;
   batchSize: number;
+  /** Bytes of row text a batch carries in memory per table before it is streamed instead (BATCH_BYTES). */
+  batchBytes: number;
   httpHost: string;
   /** When set, every API endpoint but /health requires `Authorization: Bearer <token>`. */
   apiToken: string | undefined;
@@ -42,6 +44,7 @@ export const ENV_NAMES = {
   replicaUrl: 'REPLICA_DATABASE_URL',
   pollInterval: 'POLL_INTERVAL',
   batchSize: 'BATCH_SIZE',
+  batchBytes: 'BATCH_BYTES',
   httpHost: 'HTTP_HOST',
   apiToken: 'API_TOKEN',
   httpPort: 'HTTP_PORT',
@@ -58,6 +61,7 @@ export const ENV_NAMES = {
 const DEFAULTS = {
   pollInterval: '5s',
   batchSize: '5000',
+  batchBytes: '16MB',
   httpHost: '127.0.0.1',
   httpPort: '8080',
   logLevel: 'info',
@@ -174,11 +178,20 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
     );
   }
 
+  const bytesText = withDefault('batchBytes');
+  const bytes = /^(\d+)\s*(B|kB|MB|GB)?$/i.exec(bytesText);
+  const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(bytes?.[2] ?? 'B').toLowerCase() as 'b'];
+  const batchBytes = bytes ? Number(bytes[1]) * unit : Number.NaN;
+  if (!(batchBytes >= 64 * 1024 && batchBytes <= 512 * 1024 ** 2)) {
+    fail(ENV_NAMES.batchBytes, `"${bytesText}" is not a size from 64kB to 512MB (e.g. 16MB)`);
+  }
+
   return {
     primaryUrl,
     replicaUrl,
     pollIntervalMs: duration('pollInterval', 10),
     batchSize: integer('batchSize', 1, 1_000_000),
+    batchBytes,
     httpHost,
     apiToken,
     httpPort: integer('httpPort', 0, 65535),

@@ -73,7 +73,7 @@ export function classifyDatabaseError(error: unknown, role: DatabaseRole, url: s
     );
   }
   if (e?.code === '42P01' || e?.code === '42703') {
-    return new ReplicatorError('SCHEMA_MISSING', `${where}: ${reason}; run \`replicator install-${role}\` or fix the table`, {
+    return new ReplicatorError('SCHEMA_MISSING', `${where}: ${reason}; run \`replicator init ${role}\` or fix the table`, {
       cause: error,
       sqlState: e.code,
     });

@@ -88,8 +88,12 @@ export class Database {
     return work.catch((error) => Promise.reject(this.classify(error)));
   }
 
-  /** One statement on any pooled session (pinned settings apply only outside a pooler). */
+  /**
+   * One statement, with the pinned settings: on a session that holds them, or
+   * behind a transaction-mode pooler in a transaction of its own that sets them.
+   */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+    if (this.pooler) return this.transaction('BEGIN', (client) => client.query<R>(sql, params));
     return this.session((client) => client.query<R>(sql, params));
   }
 
@@ -129,4 +133,9 @@ export class Database {
   async end(): Promise<void> {
     await this.pool.end().catch(() => {});
   }
+}
+
+/** What a catalog read needs: a Database (pinned settings), or a session of one. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
 }

@@ -5,9 +5,11 @@
  * again applies what is missing. A pre-release layout (schema replicator
  * without replicator.migrations) is refused with the way out.
  */
+
 import type pg from 'pg';
 import { ReplicatorError } from '../errors.js';
 import type { DatabaseRole } from './connect.js';
+import type { Queryable } from './database.js';
 import { type Migration, migrationsFor } from './migrations.js';
 import { SET_LOCAL } from './session-settings.js';
 
@@ -26,7 +28,7 @@ const LEGACY = `SELECT pg_catalog.to_regclass('replicator.tables') IS NOT NULL
                    AND pg_catalog.to_regclass('replicator.migrations') IS NULL AS legacy`;
 
 /** Versions applied on this database; empty when nothing is installed. */
-export async function appliedVersions(client: pg.ClientBase | pg.Pool): Promise<number[]> {
+export async function appliedVersions(client: Queryable): Promise<number[]> {
   const { rows } = await client.query<{ versions: number[] | null }>(
     `SELECT CASE WHEN pg_catalog.to_regclass('replicator.migrations') IS NOT NULL
             THEN (SELECT pg_catalog.array_agg(m.version ORDER BY m.version) FROM replicator.migrations m) END AS versions`,
@@ -35,7 +37,7 @@ export async function appliedVersions(client: pg.ClientBase | pg.Pool): Promise<
 }
 
 /** The migrations of `side` this database lacks. */
-export async function pendingMigrations(client: pg.ClientBase | pg.Pool, side: DatabaseRole): Promise<Migration[]> {
+export async function pendingMigrations(client: Queryable, side: DatabaseRole): Promise<Migration[]> {
   const applied = new Set(await appliedVersions(client));
   return migrationsFor(side).filter((m) => !applied.has(m.version));
 }

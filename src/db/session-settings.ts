@@ -23,7 +23,10 @@ export const PINNED_SETTINGS: ReadonlyArray<readonly [string, string]> = [
 const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
 
 /** For a whole session (a direct connection, not a transaction-mode pooler). */
-export const SET_SESSION = PINNED_SETTINGS.map(([name, value]) => `SET ${name} = ${literal(value)}`).join('; ');
+export const SET_SESSION = PINNED_SETTINGS.map(([name, value]) =>
+  // search_path is a list: quoted as one string it would name one schema "pg_catalog, pg_temp".
+  name === 'search_path' ? `SET ${name} = ${value}` : `SET ${name} = ${literal(value)}`,
+).join('; ');
 
 /** For the current transaction only: safe behind a transaction-mode pooler. */
 export const SET_LOCAL = `SELECT ${PINNED_SETTINGS.map(

@@ -3,13 +3,15 @@
  * same transaction as each copied chunk (and the replication position), so a
  * crash resumes after the last finished chunk, never in the middle of one.
  */
+
 import type pg from 'pg';
+import type { Queryable } from '../db/database.js';
 import type { QualifiedName } from '../db/quote.js';
 import type { CopyProgress } from '../source/batch.js';
 
 export type { CopyProgress } from '../source/batch.js';
 
-export async function readCopyProgress(replica: pg.ClientBase | pg.Pool, table: QualifiedName): Promise<CopyProgress | null> {
+export async function readCopyProgress(replica: Queryable, table: QualifiedName): Promise<CopyProgress | null> {
   const { rows } = await replica.query(
     `SELECT to_char(requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS requested_at,
             last_key, rows_copied::text, rows_estimated::text, done

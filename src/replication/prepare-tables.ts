@@ -57,11 +57,11 @@ export async function prepareTables(
   await checkMigrations(primary);
   await checkMigrations(replica);
   const [primaryIdentity, replicaIdentity] = await Promise.all([
-    primary.on(readIdentity(primary.pool)),
-    replica.on(readIdentity(replica.pool)),
+    primary.on(readIdentity(primary)),
+    replica.on(readIdentity(replica)),
   ]);
   checkSource(primaryIdentity, position);
-  await primary.on(claimPrimary(primary.pool, replicaIdentity));
+  await primary.on(claimPrimary(primary, replicaIdentity));
   if (options.ensureTables.length > 0) await ensureReplicationSet(primary, replica, options.ensureTables, log);
 
   // The fingerprint first: a change after it is caught by the next batch's own fingerprint.
@@ -69,15 +69,23 @@ export async function prepareTables(
   const fingerprint = (rows[0] as { fingerprint: string }).fingerprint;
   const tables: ReplicatedTable[] = [];
   const copies: PreparedTables['copies'] = new Map();
-  for (const entry of await readRegistry(primary.pool)) {
-    const description = await describeTable(primary.pool, entry.table);
+  for (const entry of await readRegistry(primary)) {
+    const description = await describeTable(primary, entry.table);
     await checkCapture(primary, entry, description);
-    const table = await replica.session(async (client) => {
-      let sides = await describeBothSides(primary.pool, client, entry);
+    const table = await (async () => {
+      let sides = await describeBothSides(primary, replica, entry);
       if (!sides) throw new Error(`${displayName(entry.table)} vanished while being described`);
-      if (sides.missing.length > 0 && sides.replica && options.addColumns) {
+      // A replica column the primary lacks, of a missing column's type, may be
+      // the same column renamed on the primary: adding would guess; pause instead.
+      const renamed =
+        sides.replica?.columns.some(
+          (c) => !sides?.primary.columns.some((p) => p.name === c.name) && sides?.missing.some((m) => m.type === c.type),
+        ) ?? false;
+      if (sides.missing.length > 0 && sides.replica && options.addColumns && !renamed) {
         const { primary: described, missing } = sides;
-        const added = await ddlTransaction(client, () => addMissingColumns(client, described, missing));
+        const added = await replica.session((client) =>
+          ddlTransaction(client, () => addMissingColumns(client, described, missing)),
+        );
         log.info({ table: displayName(entry.table), columns: added.added }, 'added columns to the replica table');
         if (added.needsCopy) {
           log.info(
@@ -86,13 +94,13 @@ export async function prepareTables(
           );
           await primary.query('SELECT replicator.request_copy($1, $2)', [entry.table.schema, entry.table.name]);
         }
-        sides = (await describeBothSides(primary.pool, client, entry)) ?? sides;
+        sides = (await describeBothSides(primary, replica, entry)) ?? sides;
       }
-      return describeReplicatedTable(primary.pool, client, entry, sides);
-    });
+      return describeReplicatedTable(primary, replica, entry, sides);
+    })();
     tables.push(table);
     // A replica without a position copies every table afresh from its first snapshot.
-    const progress = position.exists ? await replica.on(readCopyProgress(replica.pool, entry.table)) : null;
+    const progress = position.exists ? await replica.on(readCopyProgress(replica, entry.table)) : null;
     if (progress && progress.requestedAt === entry.copyRequestedAt) {
       if (!progress.done) copies.set(table, { progress, fresh: false });
     } else {

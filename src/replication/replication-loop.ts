@@ -235,6 +235,8 @@ export class ReplicationLoop {
       durationMs,
     });
     for (const copy of batch.copied) {
+      // An empty table's copy, over in one chunk, is not worth a progress bar.
+      if (copy.done && copy.rowsCopied === 0) continue;
       const table = displayName(copy.table);
       this.status.recordInitialCopy(table, copy.rowsCopied, copy.rowsEstimated);
       this.log.info(
@@ -258,7 +260,7 @@ export class ReplicationLoop {
 
   /** After a start or a failure: trust only what the replica says it holds. */
   private async recover(): Promise<ReplicaPosition> {
-    const position = await this.ctx.replica.on(readPosition(this.ctx.replica.pool));
+    const position = await this.ctx.replica.on(readPosition(this.ctx.replica));
     if (this.status.lastChangeId === '0') this.status.lastChangeId = position.lastChangeId;
     this.position = position;
     this.knownSnapshot = position.snapshot;

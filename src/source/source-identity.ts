@@ -10,7 +10,9 @@
  * the replica it feeds (replicator.consumer): a second replicator for another
  * replica would have its changes pruned by the first, so it is refused.
  */
+
 import type pg from 'pg';
+import type { Queryable } from '../db/database.js';
 import { ReplicatorError } from '../errors.js';
 
 export interface SourceIdentity {
@@ -27,7 +29,7 @@ export interface DatabaseIdentity {
   nextXid: string;
 }
 
-export async function readIdentity(client: pg.ClientBase | pg.Pool): Promise<DatabaseIdentity> {
+export async function readIdentity(client: Queryable): Promise<DatabaseIdentity> {
   const { rows } = await client.query<{ system_id: string; database: string; in_recovery: boolean; next_xid: string }>(
     `SELECT (SELECT s.system_identifier::text FROM pg_catalog.pg_control_system() s) AS system_id,
             pg_catalog.current_database()::text AS database, pg_catalog.pg_is_in_recovery() AS in_recovery,
@@ -72,7 +74,7 @@ export function checkSource(
  * Records (once) that this primary feeds the given replica, and refuses when
  * it already feeds another. `takeOver` moves it to this replica.
  */
-export async function claimPrimary(primary: pg.ClientBase | pg.Pool, replica: DatabaseIdentity, takeOver = false): Promise<void> {
+export async function claimPrimary(primary: Queryable, replica: DatabaseIdentity, takeOver = false): Promise<void> {
   const { rows } = await primary.query<{ replica_system_id: string; replica_database: string }>(
     `INSERT INTO replicator.consumer AS c (replica_system_id, replica_database) VALUES ($1, $2)
      ON CONFLICT (id) DO UPDATE SET replica_system_id = EXCLUDED.replica_system_id, replica_database = EXCLUDED.replica_database,

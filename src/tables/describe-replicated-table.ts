@@ -4,7 +4,9 @@
  * operators looked up on each side. Shared by the replication loop and
  * verify, so both hold the same tables to the same rules.
  */
+
 import type pg from 'pg';
+import type { Queryable } from '../db/database.js';
 import { displayName } from '../db/quote.js';
 import { ReplicatorError } from '../errors.js';
 import { describeTable, keyOperators, STRATEGY, uniqueKeys } from './describe-table.js';
@@ -21,11 +23,7 @@ export interface BothSides {
 }
 
 /** Both descriptions, checked; throws on any mismatch but missing columns (the caller decides about those). */
-export async function describeBothSides(
-  primary: pg.ClientBase | pg.Pool,
-  replica: pg.ClientBase | pg.Pool,
-  entry: RegistryEntry,
-): Promise<BothSides | null> {
+export async function describeBothSides(primary: Queryable, replica: Queryable, entry: RegistryEntry): Promise<BothSides | null> {
   const primaryTable = await describeTable(primary, entry.table);
   if (!primaryTable) return null;
   const replicaTable = await describeTable(replica, entry.table);
@@ -36,8 +34,8 @@ export async function describeBothSides(
 
 /** The model, once both sides agree (no missing columns). */
 export async function describeReplicatedTable(
-  primary: pg.ClientBase | pg.Pool,
-  replica: pg.ClientBase | pg.Pool,
+  primary: Queryable,
+  replica: Queryable,
   entry: RegistryEntry,
   sides: BothSides,
 ): Promise<ReplicatedTable> {

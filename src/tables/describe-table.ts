@@ -4,7 +4,9 @@
  * every type outside pg_catalog comes schema-qualified), and its primary key.
  * Null when the table does not exist. The same query serves both sides.
  */
+
 import type pg from 'pg';
+import type { Queryable } from '../db/database.js';
 import type { QualifiedName } from '../db/quote.js';
 import type { ColumnInfo, TableDescription } from './table-model.js';
 
@@ -40,7 +42,7 @@ const DESCRIBE = `
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`;
 
-export async function describeTable(client: pg.ClientBase | pg.Pool, table: QualifiedName): Promise<TableDescription | null> {
+export async function describeTable(client: Queryable, table: QualifiedName): Promise<TableDescription | null> {
   const { rows } = await client.query<{
     relid: string;
     partitioned: boolean;
@@ -67,7 +69,7 @@ export const STRATEGY = { equal: 3, greater: 5 } as const;
  * has none.
  */
 export async function keyOperators(
-  client: pg.ClientBase | pg.Pool,
+  client: Queryable,
   relid: number,
   keys: readonly string[],
   strategy: number = STRATEGY.equal,
@@ -80,7 +82,7 @@ export async function keyOperators(
 }
 
 /** Column sets of the table's unique, non-partial, plain-column indexes (its possible keys). */
-export async function uniqueKeys(client: pg.ClientBase | pg.Pool, relid: number): Promise<string[][]> {
+export async function uniqueKeys(client: Queryable, relid: number): Promise<string[][]> {
   const { rows } = await client.query<{ key: string[] }>(
     `SELECT pg_catalog.array_agg(a.attname::text ORDER BY k.ord) AS key
      FROM pg_catalog.pg_index i

@@ -3,7 +3,9 @@
  * what every stage starts from. Removed entries are kept (so TABLES does not
  * add a table back that a user removed) and listed only on request.
  */
+
 import type pg from 'pg';
+import type { Queryable } from '../db/database.js';
 import type { QualifiedName } from '../db/quote.js';
 
 export interface RegistryEntry {
@@ -46,10 +48,7 @@ interface RegistryRow {
   removed_at: string | null;
 }
 
-export async function readRegistry(
-  primary: pg.ClientBase | pg.Pool,
-  options: { removed?: boolean } = {},
-): Promise<RegistryEntry[]> {
+export async function readRegistry(primary: Queryable, options: { removed?: boolean } = {}): Promise<RegistryEntry[]> {
   const { rows } = await primary.query<RegistryRow>(READ_REGISTRY);
   return rows
     .map((r) => ({

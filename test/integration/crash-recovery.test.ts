@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startReplicator } from '../support/cli.js';
+import { exitedWithin, startReplicator } from '../support/cli.js';
 import { REPLICATOR_ROLE, startTestServers, type TestServers, tableText, waitFor } from '../support/servers.js';
 
 describe('crash recovery', () => {
@@ -16,11 +16,12 @@ describe('crash recovery', () => {
   before(async () => {
     servers = await startTestServers();
     env = { PRIMARY_DATABASE_URL: servers.replicator.primaryUrl, REPLICA_DATABASE_URL: servers.replicator.replicaUrl };
-    // ENABLE ALWAYS: fires even under session_replication_role = replica.
+    // ENABLE ALWAYS: fires even under session_replication_role = replica. It
+    // names its table in full: the apply runs with search_path = pg_catalog, pg_temp.
     await servers.replicaSql.query(`
       CREATE TABLE applied_writes (user_id bigint, op text);
       CREATE FUNCTION count_write() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN INSERT INTO applied_writes VALUES (coalesce(NEW.user_id, OLD.user_id), TG_OP); RETURN NULL; END $$;
+        BEGIN INSERT INTO public.applied_writes VALUES (coalesce(NEW.user_id, OLD.user_id), TG_OP); RETURN NULL; END $$;
       CREATE TRIGGER count_write AFTER INSERT OR UPDATE OR DELETE ON users FOR EACH ROW EXECUTE FUNCTION count_write();
       ALTER TABLE users ENABLE ALWAYS TRIGGER count_write;
       GRANT INSERT ON applied_writes TO ${REPLICATOR_ROLE};`);
@@ -39,7 +40,7 @@ describe('crash recovery', () => {
       "INSERT INTO users (name, email) SELECT 'crash ' || g, 'c' || g || '@crash.example' FROM generate_series(1, 10) g",
     );
     const crashing = await startReplicator({ ...env, PG_REPLICATOR_FAULT_POINT: 'after-replica-commit' });
-    const exit = await crashing.exited;
+    const exit = await exitedWithin(crashing);
     assert.equal(exit.signal, 'SIGKILL', crashing.output());
     assert.equal((await tableText(servers.replicaSql, 'users')).length, 10, 'the replica committed the batch');
     assert.equal(await unprocessed(), 10, 'the primary was never told');
@@ -64,7 +65,7 @@ describe('crash recovery', () => {
     await servers.replicaSql.query('TRUNCATE applied_writes');
     await servers.primarySql.query("INSERT INTO users (name, email) VALUES ('Late', 'late@crash.example')");
     const crashing = await startReplicator({ ...env, PG_REPLICATOR_FAULT_POINT: 'before-replica-commit' });
-    assert.equal((await crashing.exited).signal, 'SIGKILL');
+    assert.equal((await exitedWithin(crashing)).signal, 'SIGKILL', crashing.output());
     assert.equal((await writesPerRow()).length, 0, 'the batch was rolled back');
 
     const replicator = await startReplicator(env);

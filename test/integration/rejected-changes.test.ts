@@ -51,19 +51,13 @@ describe('rejected changes', () => {
     await waitFor('/health 200', async () => (await health()).code === 200);
   });
 
-  it('stops at a change-log row with an unknown operation, naming it', async () => {
-    const { rows } = await servers.primarySql.query(
-      "INSERT INTO user_changes (operation, row_data) VALUES ('UPSERT', '{}') RETURNING change_id::text AS id",
-    );
+  it('a change-log row with an unknown operation only makes its key be read again: no divergence', async () => {
+    // The log holds keys; rows are read from the table. A forged or edited log
+    // row can make the replicator look at a key again, never write a value.
+    await servers.primarySql.query("INSERT INTO user_changes (operation, user_id) VALUES ('UPSERT', 1), ('INSERT', 424242)");
     await servers.primarySql.query("INSERT INTO users (name, email) VALUES ('Behind', 'behind@reject.example')");
-    const failing = await waitFor('the invalid change reported', async () => {
-      const h = await health();
-      return h.code === 503 && h.body.reason?.includes(`change ${rows[0].id}`) ? h : undefined;
-    });
-    assert.match(failing.body.reason ?? '', /operation "UPSERT".*Fix or delete that row/);
-    assert.equal(service.status.snapshot().last_error_code, 'CHANGE_LOG_INVALID');
-    await servers.primarySql.query("DELETE FROM user_changes WHERE operation = 'UPSERT'");
-    await waitFor('replication resumed', equal, 20_000);
+    await waitFor('replicated past the odd rows', equal, 20_000);
+    assert.equal(service.status.state, 'running');
   });
 
   it('is refused at start when a replica column is missing, and resumes once added', async () => {
@@ -105,8 +99,8 @@ describe('a missing replica table', () => {
   it('pauses naming the table and the fix, loses nothing, and resumes once it exists', async () => {
     await servers.primarySql.query("INSERT INTO users (name, email) VALUES ('early', 'early@missing.example')");
     await waitFor('the schema error', async () => service.status.lastErrorCode === 'SCHEMA_MISSING');
-    assert.match(service.status.lastError ?? '', /replica: table users does not exist; .*replicator install-replica/);
-    const installed = await runCli(['install-replica'], {
+    assert.match(service.status.lastError ?? '', /replica: table users does not exist; .*replicator add users/);
+    const installed = await runCli(['install-replica', '--demo'], {
       PRIMARY_DATABASE_URL: servers.primaryUrl,
       REPLICA_DATABASE_URL: servers.replicaUrl,
     });

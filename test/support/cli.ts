@@ -80,3 +80,22 @@ export async function startReplicator(env: Record<string, string>): Promise<Runn
     },
   };
 }
+
+/** The child's exit, or a failure naming what it printed if it has not exited within `ms`. */
+export async function exitedWithin(
+  replicator: RunningReplicator,
+  ms = 30_000,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      replicator.child.kill('SIGKILL');
+      reject(new Error(`the replicator did not exit within ${ms} ms; its output:\n${replicator.output()}`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([replicator.exited, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
