@@ -77,6 +77,8 @@ describe('API exposure and secrets', () => {
         return s.last_error_code === 'AUTH_FAILED' ? s : undefined;
       });
       assert.match(String(status.last_error), /replica database postgresql:\/\/replicator_login:\*{5}@.*authentication failed/);
+      const cli = await runCli(['status', '--url', replicator.apiUrl], {});
+      assert.equal(cli.code, 11, 'replicator status: replication failing');
       const health = await (await fetch(`${replicator.apiUrl}/health`)).text();
       const everything = JSON.stringify(status) + health + replicator.output();
       for (const secret of [wrong, TEST_PASSWORD, encodeURIComponent(TEST_PASSWORD)])
