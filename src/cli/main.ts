@@ -12,7 +12,7 @@ import { installPrimary } from '../capture/install-primary.js';
 import { type Config, type ConfigOverrides, parseConfig } from '../config/parse-config.js';
 import { redactSecrets } from '../config/redact-url.js';
 import { classifyDatabaseError } from '../db/classify-error.js';
-import { connectionConfig } from '../db/connect.js';
+import { connectionConfig, SERVICE_APPLICATION_NAME, setApplicationName } from '../db/connect.js';
 import { type DemoWriter, demoWriterEnabled, startDemoWriter } from '../embedded/demo-writer.js';
 import { demoInstructions, startDemoServers } from '../embedded/start-demo-servers.js';
 import { exitCodesHelp, INTERNAL_ERROR_EXIT, isReplicatorError, ReplicatorError } from '../errors.js';
@@ -89,6 +89,9 @@ async function run(options: Record<string, string | boolean | undefined>): Promi
   let urls: { primaryUrl: string; replicaUrl: string };
   if (config.primaryUrl && config.replicaUrl) {
     urls = { primaryUrl: config.primaryUrl, replicaUrl: config.replicaUrl };
+    // A bad TLS setting (a missing sslrootcert file, …) stops the start here, as a configuration error.
+    connectionConfig(urls.primaryUrl, 'primary');
+    connectionConfig(urls.replicaUrl, 'replica');
   } else {
     log.info(`no database URLs configured: starting two embedded PostgreSQL servers in ${config.dataDir}/`);
     demo = await startDemoServers(config.dataDir);
@@ -131,6 +134,10 @@ export function buildProgram(): Command {
     .description('Replicates PostgreSQL tables from a primary to a replica, commit-consistent and exactly once.')
     .version(PACKAGE_VERSION, '-V, --version', 'print the version')
     .addHelpText('after', ROOT_HELP)
+    // The servers' pg_stat_activity tells the service (pg-replicator) from a command (pg-replicator add).
+    .hook('preAction', (_program, command) => {
+      setApplicationName(command.name() === 'run' ? SERVICE_APPLICATION_NAME : `${SERVICE_APPLICATION_NAME} ${command.name()}`);
+    })
     // Errors are printed by main() as one line, never with the whole help after them
     // (writeErr only ever carries help shown for an error); --help and --version print as usual.
     .configureOutput({ outputError: () => {}, writeErr: () => {} });

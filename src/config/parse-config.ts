@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ReplicatorError } from '../errors.js';
+import { type ConnectionTarget, connectionTarget, databaseIdentity } from './connection-settings.js';
 import { parseDuration } from './parse-duration.js';
 
 export interface Config {
@@ -76,23 +77,10 @@ function fail(variable: string, message: string): never {
   throw new ReplicatorError('CONFIG_INVALID', `${variable}: ${message}`);
 }
 
-function postgresUrl(variable: string, value: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(value);
-  } catch {
-    fail(variable, 'is not a URL; expected postgresql://user:password@host:5432/dbname');
-  }
-  if (parsed.protocol !== 'postgresql:' && parsed.protocol !== 'postgres:') {
-    fail(variable, `has scheme "${parsed.protocol}"; expected postgresql://user:password@host:5432/dbname`);
-  }
-  if (!parsed.hostname) fail(variable, 'has no host; expected postgresql://user:password@host:5432/dbname');
-  const sslmode = parsed.searchParams.get('sslmode');
-  const modes = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
-  if (sslmode !== null && !modes.includes(sslmode)) {
-    fail(variable, `sslmode "${sslmode}" is not one of ${modes.join(', ')}`);
-  }
-  return value;
+/** Validates a database URL as libpq would read it (with the PG* environment filling its gaps). */
+function postgresUrl(variable: string, value: string, env: NodeJS.ProcessEnv): ConnectionTarget {
+  // The OS user only fills a name libpq would default; a placeholder keeps this pure.
+  return connectionTarget(variable, value, env, { osUser: '(operating-system user)' });
 }
 
 /**
@@ -123,15 +111,17 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
 
   const primaryRaw = raw('primaryUrl') ?? demoUrl(env, 'DATABASE_URL');
   const replicaRaw = raw('replicaUrl') ?? demoUrl(env, 'DATABASE_URL_REPLICATOR');
-  const primaryUrl = primaryRaw === undefined ? undefined : postgresUrl(ENV_NAMES.primaryUrl, primaryRaw);
-  const replicaUrl = replicaRaw === undefined ? undefined : postgresUrl(ENV_NAMES.replicaUrl, replicaRaw);
-  if ((primaryUrl === undefined) !== (replicaUrl === undefined)) {
-    const missing = primaryUrl === undefined ? ENV_NAMES.primaryUrl : ENV_NAMES.replicaUrl;
+  const primary = primaryRaw === undefined ? undefined : postgresUrl(ENV_NAMES.primaryUrl, primaryRaw, env);
+  const replica = replicaRaw === undefined ? undefined : postgresUrl(ENV_NAMES.replicaUrl, replicaRaw, env);
+  if ((primary === undefined) !== (replica === undefined)) {
+    const missing = primary === undefined ? ENV_NAMES.primaryUrl : ENV_NAMES.replicaUrl;
     fail(missing, 'is not set; set both database URLs, or neither to run on embedded local servers');
   }
-  if (primaryUrl !== undefined && primaryUrl === replicaUrl) {
+  if (primary && replica && databaseIdentity(primary) === databaseIdentity(replica)) {
     fail(ENV_NAMES.replicaUrl, 'is the same database as PRIMARY_DATABASE_URL; point it at another database');
   }
+  const primaryUrl = primary ? primaryRaw : undefined;
+  const replicaUrl = replica ? replicaRaw : undefined;
 
   const duration = (key: 'pollInterval' | 'retention' | 'pruneInterval', min: number): number => {
     const text = withDefault(key);

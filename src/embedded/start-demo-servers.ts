@@ -36,11 +36,14 @@ export async function startDemoServers(dataDir: string): Promise<DemoServers> {
     throw error;
   }
   const [primary, replica] = servers as [EmbeddedServer, EmbeddedServer];
-  await install(primary.url(), (c) => installPrimary(c));
-  await install(replica.url(), (c) => installReplica(c));
+  // The demo servers have no TLS: said in the URL, so a PGSSLMODE in the environment cannot change it.
+  const primaryUrl = `${primary.url()}?sslmode=disable`;
+  const replicaUrl = `${replica.url()}?sslmode=disable`;
+  await install(primaryUrl, (c) => installPrimary(c));
+  await install(replicaUrl, (c) => installReplica(c));
   return {
-    primaryUrl: primary.url(),
-    replicaUrl: replica.url(),
+    primaryUrl,
+    replicaUrl,
     stop: async () => {
       await Promise.all(servers.map((s) => s.stop()));
     },
@@ -48,8 +51,8 @@ export async function startDemoServers(dataDir: string): Promise<DemoServers> {
 }
 
 export function demoInstructions(servers: DemoServers, apiUrl: string, dataDir: string, demoWriter = false): string {
-  const p = `psql ${servers.primaryUrl}`;
-  const r = `psql ${servers.replicaUrl}`;
+  const p = `psql '${servers.primaryUrl}'`;
+  const r = `psql '${servers.replicaUrl}'`;
   return [
     '',
     `Two local PostgreSQL servers are running (data in ${dataDir}/), with the demo schema installed.`,
