@@ -3,6 +3,7 @@
  * Pure: no I/O, so every rule here is unit-tested. A bad value becomes one
  * ReplicatorError('CONFIG_INVALID') naming the variable and the fix.
  */
+import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { ReplicatorError } from '../errors.js';
 import { type ConnectionTarget, connectionTarget, databaseIdentity } from './connection-settings.js';
@@ -152,7 +153,8 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
     return ['true', '1', 'yes', 'on'].includes(parsed.data);
   };
 
-  const httpHost = withDefault('httpHost');
+  // [::1] and ::1 are one address; the API builds its URL with the brackets itself.
+  const httpHost = withDefault('httpHost').replace(/^\[(.*)\]$/, '$1');
   if (/\s|\//.test(httpHost)) fail(ENV_NAMES.httpHost, `"${httpHost}" is not a host name or IP address`);
   const apiToken = raw('apiToken');
   if (apiToken !== undefined && apiToken.length < 16)
@@ -201,6 +203,21 @@ export function splitTableList(text: string): string[] {
   return names.filter((n) => n.length > 0);
 }
 
+/** 127.0.0.0/8 and ::1; IPv4-mapped IPv6 addresses are checked against the IPv4 rule. */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/**
+ * Whether listening on `host` keeps the API on this machine. Judged on the
+ * address, never on how a name looks (127.evil.example is a public name):
+ * only `localhost` and loopback IP literals (127.0.0.0/8, ::1, and IPv4
+ * loopback mapped into IPv6) count. Names are not resolved: what a name
+ * resolves to can change after this check.
+ */
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+  const address = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (address === 'localhost') return true;
+  const family = isIP(address);
+  return family !== 0 && LOOPBACK.check(address, family === 6 ? 'ipv6' : 'ipv4');
 }
