@@ -33,6 +33,10 @@ Examples:
 Exit codes:
 ${exitCodesHelp()}`;
 
+/** How to leave the demo, said when it starts and when it is ready. */
+const REAL_DATABASES_HINT =
+  'To replicate your own databases, set PRIMARY_DATABASE_URL and REPLICA_DATABASE_URL (or --primary-url and --replica-url), run `replicator install-primary` and `replicator install-replica` once, then `replicator run`.';
+
 /** A usage error as commander reports it, with the command it was about. */
 class UsageError extends ReplicatorError {
   constructor(message: string, commandPath: string) {
@@ -93,7 +97,9 @@ async function run(options: Record<string, string | boolean | undefined>): Promi
     connectionConfig(urls.primaryUrl, 'primary');
     connectionConfig(urls.replicaUrl, 'replica');
   } else {
-    log.info(`no database URLs configured: starting two embedded PostgreSQL servers in ${config.dataDir}/`);
+    log.info(
+      `no database configured: this is the embedded DEMO, on two local PostgreSQL servers started in ${config.dataDir}/. ${REAL_DATABASES_HINT}`,
+    );
     demo = await startDemoServers(config.dataDir);
     urls = demo;
   }

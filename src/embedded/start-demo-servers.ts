@@ -55,7 +55,8 @@ export function demoInstructions(servers: DemoServers, apiUrl: string, dataDir: 
   const r = `psql '${servers.replicaUrl}'`;
   return [
     '',
-    `Two local PostgreSQL servers are running (data in ${dataDir}/), with the demo schema installed.`,
+    `This is the embedded DEMO: two local PostgreSQL servers (data in ${dataDir}/) with the demo schema installed,`,
+    'because no database is configured.',
     'Try the demo in another terminal:',
     '',
     `  ${p} -c "INSERT INTO users (name, email) VALUES ('Alice Johnson', 'alice@example.com'), ('Bob Smith', 'bob@example.com'), ('Charlie Brown', 'charlie@example.com');"`,
@@ -75,7 +76,9 @@ export function demoInstructions(servers: DemoServers, apiUrl: string, dataDir: 
         ]
       : []),
     '',
-    'Press Ctrl+C to stop. To use your own databases, set PRIMARY_DATABASE_URL and REPLICA_DATABASE_URL.',
+    'Press Ctrl+C to stop. To replicate your own databases instead: set PRIMARY_DATABASE_URL and',
+    'REPLICA_DATABASE_URL (postgresql://user:password@host:5432/dbname), run `replicator install-primary` and',
+    '`replicator install-replica` once, then `replicator run` (see the README, Configuration).',
     '',
   ].join('\n');
 }
