@@ -25,9 +25,14 @@ export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { PATH, HOME, TMPDIR, ...env };
 }
 
-export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+/** How to start the command: by default its sources through tsx; test/package/ passes the installed one. */
+export type CliCommand = readonly [file: string, ...args: string[]];
+const FROM_SOURCE: CliCommand = [process.execPath, ...CLI_FROM_SOURCE];
+
+export function runCli(args: string[], env: Record<string, string>, command: CliCommand = FROM_SOURCE): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...CLI_FROM_SOURCE, ...args], {
+    const [file, ...before] = command;
+    const child = spawn(file, [...before, ...args], {
       env: childEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -52,9 +57,13 @@ export interface RunningReplicator {
   stop: () => Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export async function startReplicator(env: Record<string, string>): Promise<RunningReplicator> {
+export async function startReplicator(
+  env: Record<string, string>,
+  command: CliCommand = FROM_SOURCE,
+): Promise<RunningReplicator> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...CLI_FROM_SOURCE, 'run'], {
+  const [file, ...before] = command;
+  const child = spawn(file, [...before, 'run'], {
     env: childEnv({ HTTP_PORT: String(port), LOG_LEVEL: 'info', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
