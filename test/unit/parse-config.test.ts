@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { isLoopback, parseConfig } from '../../src/config/parse-config.js';
+import { ENV_NAMES, isLoopback, parseConfig } from '../../src/config/parse-config.js';
 import { parseDuration } from '../../src/config/parse-duration.js';
 import { redactUrl } from '../../src/config/redact-url.js';
 import { ReplicatorError } from '../../src/errors.js';
@@ -91,6 +92,15 @@ describe('parseConfig', () => {
     assert.equal(decodeURIComponent(primary.password), 'p@ss/word');
     assert.equal(primary.searchParams.get('sslmode'), 'require');
     assert.equal(new URL(c.replicaUrl as string).hostname, 'replica.example.com');
+  });
+});
+
+describe('.env.example', () => {
+  it('lists every setting', () => {
+    const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
+    for (const name of [...Object.values(ENV_NAMES), 'DEMO_WRITER', 'PGHOST', 'PGPASSFILE', 'PGSSLMODE', 'PGAPPNAME']) {
+      assert.match(example, new RegExp(`^# ${name}=`, 'm'), name);
+    }
   });
 });
 
