@@ -21,9 +21,6 @@ export class PreferTlsSocket extends Duplex {
     super();
   }
 
-  /** True once the connection runs over TLS. */
-  encrypted = false;
-
   setNoDelay(noDelay?: boolean): this {
     this.raw.setNoDelay(noDelay);
     return this;
@@ -58,10 +55,7 @@ export class PreferTlsSocket extends Duplex {
           const servername = net.isIP(host) === 0 ? host : undefined;
           const secure = tls.connect({ ...this.tlsOptions, socket: raw, host, servername });
           secure.on('error', onError);
-          secure.once('secureConnect', () => {
-            this.encrypted = true;
-            this.attach(secure);
-          });
+          secure.once('secureConnect', () => this.attach(secure));
         } else {
           this.destroy(new Error('There was an error establishing an SSL connection'));
         }
