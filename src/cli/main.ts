@@ -33,7 +33,7 @@ Examples:
 Exit codes:
 ${exitCodesHelp()}`;
 
-/** How to leave the demo, said when it starts and when it is ready. */
+/** How to leave the demo, said as it starts (its printed instructions say it again). */
 const REAL_DATABASES_HINT =
   'To replicate your own databases, set PRIMARY_DATABASE_URL and REPLICA_DATABASE_URL (or --primary-url and --replica-url), run `replicator install-primary` and `replicator install-replica` once, then `replicator run`.';
 
