@@ -1,7 +1,13 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx, so a fresh clone needs no build step.
-import { register } from 'tsx/esm/api';
-
-register();
-const { main } = await import('../src/cli/main.ts');
-await main(process.argv);
+// The installed `replicator` command: runs the compiled program in dist/
+// (`npm run build` makes it; the published package ships it). No TypeScript
+// loader at run time.
+try {
+  await import('../dist/cli/bin.js');
+} catch (error) {
+  if (error?.code === 'ERR_MODULE_NOT_FOUND' && String(error.message).includes('dist/cli/bin.js')) {
+    process.stderr.write('error: dist/ is missing (a source checkout that was not built); run `npm run build` first\n');
+    process.exit(1);
+  }
+  throw error;
+}

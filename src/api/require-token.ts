@@ -10,11 +10,12 @@ import type { FastifyInstance } from 'fastify';
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /**
- * /health stays open for load balancers; the dashboard's static shell holds
- * no data (it reads the token from the URL fragment, which browsers never
- * send, and asks /status with it).
+ * The health probes stay open for load balancers and orchestrators (they say
+ * a status and a coarse reason only); the dashboard's static shell holds no
+ * data (it reads the token from the URL fragment, which browsers never send,
+ * and asks /status with it).
  */
-export const PUBLIC_PATHS = new Set(['/health', '/', '/dashboard.css', '/dashboard.js']);
+export const PUBLIC_PATHS = new Set(['/health', '/health/live', '/health/ready', '/', '/dashboard.css', '/dashboard.js']);
 
 export function requireToken(app: FastifyInstance, token: string): void {
   const expected = digest(token);

@@ -92,7 +92,7 @@ export const healthSchema = {
     reason: {
       type: 'string',
       description:
-        'Why it is unhealthy: primary database unreachable, replica database unreachable, replication failing: <error>, replication stopped, starting',
+        'Why it is not healthy (or not ready): primary database unreachable, replica database unreachable, replication failing (followed by `: <error>` on /health when the API has no token), replication stopped, starting, catching up: lag … (/health/ready)',
     },
   },
   required: ['status'],

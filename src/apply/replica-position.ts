@@ -7,7 +7,6 @@
  * of another primary is refused (source-identity.ts), never trusted.
  */
 
-import type pg from 'pg';
 import type { Queryable } from '../db/database.js';
 import { ReplicatorError } from '../errors.js';
 import type { SourceIdentity } from '../source/source-identity.js';

@@ -5,7 +5,6 @@
  */
 
 import { MultiBar, Presets } from 'cli-progress';
-import type pg from 'pg';
 import type { Queryable } from '../db/database.js';
 import type { QualifiedName } from '../db/quote.js';
 import { displayName } from '../db/quote.js';

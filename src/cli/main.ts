@@ -1,14 +1,17 @@
 /**
  * The `replicator` command. Maps every ReplicatorError to one line on stderr
- * and its exit code; anything else is a bug and prints its stack.
+ * and its exit code, a usage error (unknown command or option) to one line
+ * and the hint to run --help; anything else is a bug and prints its stack.
  */
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import dotenv from 'dotenv';
+import { PACKAGE_VERSION } from '../api/version.js';
 import { type Config, type ConfigOverrides, parseConfig } from '../config/parse-config.js';
 import { redactSecrets } from '../config/redact-url.js';
+import { connectionConfig, SERVICE_APPLICATION_NAME, setApplicationName } from '../db/connect.js';
 import { type DemoWriter, demoWriterEnabled, startDemoWriter } from '../embedded/demo-writer.js';
 import { demoInstructions, startDemoServers } from '../embedded/start-demo-servers.js';
-import { ERROR_CODES, isReplicatorError } from '../errors.js';
+import { exitCodesHelp, INTERNAL_ERROR_EXIT, isReplicatorError, ReplicatorError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { startService } from '../service.js';
 import { registerInstallCommands } from './install-commands.js';
@@ -17,13 +20,31 @@ import { registerPrivilegesCommand } from './privileges-command.js';
 import { registerTableCommands } from './table-commands.js';
 import { registerVerifyCommand } from './verify-command.js';
 
-const EXIT_CODES_HELP = `
+const ROOT_HELP = `
+Examples:
+  replicator run                       # no URL set: two embedded demo servers
+  replicator add public.orders         # add a table to the replication set
+  replicator status
+  replicator <command> --help          # every command has its own, with examples
+
 Exit codes:
-  0  success
-  1  internal error (a bug: please report it with the output)
-${Object.entries(ERROR_CODES)
-  .map(([code, { exit }]) => `  ${exit}  ${code}`)
-  .join('\n')}`;
+${exitCodesHelp()}`;
+
+/** How to leave the demo, said as it starts (its printed instructions say it again). */
+const REAL_DATABASES_HINT =
+  'To replicate your own databases, set PRIMARY_DATABASE_URL and REPLICA_DATABASE_URL (or --primary-url and --replica-url), run `replicator init` once (as the owner of the tables), `replicator add <tables>`, then `replicator run`.';
+
+/** A usage error as commander reports it, with the command it was about. */
+class UsageError extends ReplicatorError {
+  constructor(message: string, commandPath: string) {
+    // Commander's messages start with "error: " and may put a suggestion on a line of its own.
+    const text = message
+      .replace(/^error:\s*/, '')
+      .replace(/\s*\n\s*/g, ' ')
+      .trim();
+    super('USAGE', `${text}; see \`${commandPath} --help\``);
+  }
+}
 
 function configFrom(options: Record<string, string | boolean | undefined>): Config {
   const overrides: ConfigOverrides = {
@@ -50,8 +71,13 @@ async function run(options: Record<string, string | boolean | undefined>): Promi
   let urls: { primaryUrl: string; replicaUrl: string };
   if (config.primaryUrl && config.replicaUrl) {
     urls = { primaryUrl: config.primaryUrl, replicaUrl: config.replicaUrl };
+    // A bad TLS setting (a missing sslrootcert file, …) stops the start here, as a configuration error.
+    connectionConfig(urls.primaryUrl, 'primary');
+    connectionConfig(urls.replicaUrl, 'replica');
   } else {
-    log.info(`no database URLs configured: starting two embedded PostgreSQL servers in ${config.dataDir}/`);
+    log.info(
+      `no database configured: this is the embedded DEMO, on two local PostgreSQL servers started in ${config.dataDir}/. ${REAL_DATABASES_HINT}`,
+    );
     demo = await startDemoServers(config.dataDir);
     urls = demo;
   }
@@ -90,8 +116,15 @@ async function run(options: Record<string, string | boolean | undefined>): Promi
 export function buildProgram(): Command {
   const program = new Command('replicator')
     .description('Replicates PostgreSQL tables from a primary to a replica, commit-consistent and exactly once.')
-    .addHelpText('after', EXIT_CODES_HELP)
-    .showHelpAfterError();
+    .version(PACKAGE_VERSION, '-V, --version', 'print the version')
+    .addHelpText('after', ROOT_HELP)
+    // The servers' pg_stat_activity tells the service (pg-replicator) from a command (pg-replicator add).
+    .hook('preAction', (_program, command) => {
+      setApplicationName(command.name() === 'run' ? SERVICE_APPLICATION_NAME : `${SERVICE_APPLICATION_NAME} ${command.name()}`);
+    })
+    // Errors are printed by main() as one line, never with the whole help after them
+    // (writeErr only ever carries help shown for an error); --help and --version print as usual.
+    .configureOutput({ outputError: () => {}, writeErr: () => {} });
 
   const dbOptions = (cmd: Command) =>
     cmd
@@ -131,6 +164,14 @@ export function buildProgram(): Command {
       process.exitCode = await printStatus(url, options.json === true, config.apiToken);
     });
 
+  // Every command (including subcommands made after this line by commander) throws instead of exiting.
+  for (const command of [program, ...program.commands]) {
+    const path = command === program ? 'replicator' : `replicator ${command.name()}`;
+    command.exitOverride((error) => {
+      if (error.exitCode === 0) throw error; // --help, --version
+      throw new UsageError(error.code === 'commander.help' ? 'no command given' : error.message, path);
+    });
+  }
   return program;
 }
 
@@ -139,6 +180,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
+    if (error instanceof CommanderError && error.exitCode === 0) return; // help or version printed
     if (isReplicatorError(error)) {
       process.stderr.write(`error [${error.code}]: ${redactSecrets(error.message, [])}\n`);
       process.exitCode = error.exitCode;
@@ -147,6 +189,6 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(
       `internal error (please report): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
     );
-    process.exitCode = 1;
+    process.exitCode = INTERNAL_ERROR_EXIT;
   }
 }

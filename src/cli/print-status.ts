@@ -1,8 +1,9 @@
 /**
  * `replicator status`: the running service's /status as a readable table (or
- * the raw JSON with --json). Exit code 1 while replication is failing.
+ * the raw JSON with --json). Exits with REPLICATION_FAILING's code (11) while
+ * replication is failing, 0 otherwise.
  */
-import { ReplicatorError } from '../errors.js';
+import { ERROR_CODES, ReplicatorError } from '../errors.js';
 import type { StatusSnapshot } from '../replication/replication-status.js';
 
 const numbers = new Intl.NumberFormat('en-US');
@@ -128,5 +129,5 @@ export async function printStatus(apiUrl: string, json: boolean, token?: string)
     const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
     process.stdout.write(formatStatus(status, apiUrl, Date.now(), color));
   }
-  return status.state === 'failing' ? 1 : 0;
+  return status.state === 'failing' ? ERROR_CODES.REPLICATION_FAILING.exit : 0;
 }

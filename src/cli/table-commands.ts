@@ -94,7 +94,7 @@ export function registerTableCommands(
   withDbOptions(program.command('list'))
     .description('list the replication set')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  replicator list --json')
+    .addHelpText('after', '\nExamples:\n  replicator list\n  replicator list --json')
     .action(async (options: Options) => {
       await withBoth(configFrom(options), 'list', async ({ primary }) => {
         const entries = await listTables(primary);

@@ -3,8 +3,10 @@
  * Pure: no I/O, so every rule here is unit-tested. A bad value becomes one
  * ReplicatorError('CONFIG_INVALID') naming the variable and the fix.
  */
+import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { ReplicatorError } from '../errors.js';
+import { type ConnectionTarget, connectionTarget, databaseIdentity } from './connection-settings.js';
 import { parseDuration } from './parse-duration.js';
 
 export interface Config {
@@ -80,23 +82,10 @@ function fail(variable: string, message: string): never {
   throw new ReplicatorError('CONFIG_INVALID', `${variable}: ${message}`);
 }
 
-function postgresUrl(variable: string, value: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(value);
-  } catch {
-    fail(variable, 'is not a URL; expected postgresql://user:password@host:5432/dbname');
-  }
-  if (parsed.protocol !== 'postgresql:' && parsed.protocol !== 'postgres:') {
-    fail(variable, `has scheme "${parsed.protocol}"; expected postgresql://user:password@host:5432/dbname`);
-  }
-  if (!parsed.hostname) fail(variable, 'has no host; expected postgresql://user:password@host:5432/dbname');
-  const sslmode = parsed.searchParams.get('sslmode');
-  const modes = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
-  if (sslmode !== null && !modes.includes(sslmode)) {
-    fail(variable, `sslmode "${sslmode}" is not one of ${modes.join(', ')}`);
-  }
-  return value;
+/** Validates a database URL as libpq would read it (with the PG* environment filling its gaps). */
+function postgresUrl(variable: string, value: string, env: NodeJS.ProcessEnv): ConnectionTarget {
+  // The OS user only fills a name libpq would default; a placeholder keeps this pure.
+  return connectionTarget(variable, value, env, { osUser: '(operating-system user)' });
 }
 
 /**
@@ -127,15 +116,17 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
 
   const primaryRaw = raw('primaryUrl') ?? demoUrl(env, 'DATABASE_URL');
   const replicaRaw = raw('replicaUrl') ?? demoUrl(env, 'DATABASE_URL_REPLICATOR');
-  const primaryUrl = primaryRaw === undefined ? undefined : postgresUrl(ENV_NAMES.primaryUrl, primaryRaw);
-  const replicaUrl = replicaRaw === undefined ? undefined : postgresUrl(ENV_NAMES.replicaUrl, replicaRaw);
-  if ((primaryUrl === undefined) !== (replicaUrl === undefined)) {
-    const missing = primaryUrl === undefined ? ENV_NAMES.primaryUrl : ENV_NAMES.replicaUrl;
+  const primary = primaryRaw === undefined ? undefined : postgresUrl(ENV_NAMES.primaryUrl, primaryRaw, env);
+  const replica = replicaRaw === undefined ? undefined : postgresUrl(ENV_NAMES.replicaUrl, replicaRaw, env);
+  if ((primary === undefined) !== (replica === undefined)) {
+    const missing = primary === undefined ? ENV_NAMES.primaryUrl : ENV_NAMES.replicaUrl;
     fail(missing, 'is not set; set both database URLs, or neither to run on embedded local servers');
   }
-  if (primaryUrl !== undefined && primaryUrl === replicaUrl) {
+  if (primary && replica && databaseIdentity(primary) === databaseIdentity(replica)) {
     fail(ENV_NAMES.replicaUrl, 'is the same database as PRIMARY_DATABASE_URL; point it at another database');
   }
+  const primaryUrl = primary ? primaryRaw : undefined;
+  const replicaUrl = replica ? replicaRaw : undefined;
 
   const duration = (key: 'pollInterval' | 'retention' | 'pruneInterval', min: number): number => {
     const text = withDefault(key);
@@ -166,7 +157,8 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
     return ['true', '1', 'yes', 'on'].includes(parsed.data);
   };
 
-  const httpHost = withDefault('httpHost');
+  // [::1] and ::1 are one address; the API builds its URL with the brackets itself.
+  const httpHost = withDefault('httpHost').replace(/^\[(.*)\]$/, '$1');
   if (/\s|\//.test(httpHost)) fail(ENV_NAMES.httpHost, `"${httpHost}" is not a host name or IP address`);
   const apiToken = raw('apiToken');
   if (apiToken !== undefined && apiToken.length < 16)
@@ -224,6 +216,21 @@ export function splitTableList(text: string): string[] {
   return names.filter((n) => n.length > 0);
 }
 
+/** 127.0.0.0/8 and ::1; IPv4-mapped IPv6 addresses are checked against the IPv4 rule. */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/**
+ * Whether listening on `host` keeps the API on this machine. Judged on the
+ * address, never on how a name looks (127.evil.example is a public name):
+ * only `localhost` and loopback IP literals (127.0.0.0/8, ::1, and IPv4
+ * loopback mapped into IPv6) count. Names are not resolved: what a name
+ * resolves to can change after this check.
+ */
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+  const address = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (address === 'localhost') return true;
+  const family = isIP(address);
+  return family !== 0 && LOOPBACK.check(address, family === 6 ? 'ipv6' : 'ipv4');
 }

@@ -9,7 +9,7 @@
 import pg from 'pg';
 import { redactSecrets } from '../config/redact-url.js';
 import { classifyDatabaseError } from './classify-error.js';
-import { type ConnectionPurpose, connectionConfig, type DatabaseRole } from './connect.js';
+import { connectionConfig, type DatabaseRole } from './connect.js';
 import { REPLICATION_ROLE, SET_LOCAL, SET_SESSION } from './session-settings.js';
 
 export type { DatabaseRole } from './connect.js';
@@ -23,8 +23,8 @@ export interface DatabaseOptions {
   pooler?: boolean;
   /** The replica's apply sessions also set session_replication_role = replica (where allowed). */
   replicationRole?: boolean;
-  /** What the connections are for, shown in application_name. */
-  purpose?: ConnectionPurpose;
+  /** What the connections are for, shown in application_name (`pg-replicator <purpose>`; the service's own by default). */
+  purpose?: string;
 }
 
 /** Passwords in a connection URL (raw and decoded), to be removed from any text. */
@@ -53,7 +53,11 @@ export class Database {
     this.pooler = options.pooler === true;
     this.secrets = passwordsOf(options.url);
     this.pool = new pg.Pool({
-      ...connectionConfig(options.url, options.role, options.purpose),
+      ...connectionConfig(
+        options.url,
+        options.role,
+        options.purpose ? { applicationName: `pg-replicator ${options.purpose}` } : {},
+      ),
       max: options.max ?? 2,
       idleTimeoutMillis: 30_000,
     });

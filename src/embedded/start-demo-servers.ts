@@ -35,11 +35,14 @@ export async function startDemoServers(dataDir: string): Promise<DemoServers> {
     throw error;
   }
   const [primary, replica] = servers as [EmbeddedServer, EmbeddedServer];
-  await install(primary.url(), (c) => installDemo(c, 'primary'));
-  await install(replica.url(), (c) => installDemo(c, 'replica'));
+  // The demo servers have no TLS: said in the URL, so a PGSSLMODE in the environment cannot change it.
+  const primaryUrl = `${primary.url()}?sslmode=disable`;
+  const replicaUrl = `${replica.url()}?sslmode=disable`;
+  await install(primaryUrl, (c) => installDemo(c, 'primary'));
+  await install(replicaUrl, (c) => installDemo(c, 'replica'));
   return {
-    primaryUrl: primary.url(),
-    replicaUrl: replica.url(),
+    primaryUrl,
+    replicaUrl,
     stop: async () => {
       await Promise.all(servers.map((s) => s.stop()));
     },
@@ -47,11 +50,12 @@ export async function startDemoServers(dataDir: string): Promise<DemoServers> {
 }
 
 export function demoInstructions(servers: DemoServers, apiUrl: string, dataDir: string, demoWriter = false): string {
-  const p = `psql ${servers.primaryUrl}`;
-  const r = `psql ${servers.replicaUrl}`;
+  const p = `psql '${servers.primaryUrl}'`;
+  const r = `psql '${servers.replicaUrl}'`;
   return [
     '',
-    `Two local PostgreSQL servers are running (data in ${dataDir}/), with the demo schema installed.`,
+    `This is the embedded DEMO: two local PostgreSQL servers (data in ${dataDir}/) with the demo schema installed,`,
+    'because no database is configured.',
     'Try the demo in another terminal:',
     '',
     `  ${p} -c "INSERT INTO users (name, email) VALUES ('Alice Johnson', 'alice@example.com'), ('Bob Smith', 'bob@example.com'), ('Charlie Brown', 'charlie@example.com');"`,
@@ -71,7 +75,9 @@ export function demoInstructions(servers: DemoServers, apiUrl: string, dataDir: 
         ]
       : []),
     '',
-    'Press Ctrl+C to stop. To use your own databases, set PRIMARY_DATABASE_URL and REPLICA_DATABASE_URL.',
+    'Press Ctrl+C to stop. To replicate your own databases instead: set PRIMARY_DATABASE_URL and',
+    'REPLICA_DATABASE_URL (postgresql://user:password@host:5432/dbname), run `replicator install-primary` and',
+    '`replicator install-replica` once, then `replicator run` (see the README, Configuration).',
     '',
   ].join('\n');
 }

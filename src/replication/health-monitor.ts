@@ -1,7 +1,9 @@
 /**
  * Checks both databases and the backlog every few seconds, independently of
  * the loop, so /health and /status tell the truth even while the loop is
- * stuck in a long batch or backing off.
+ * stuck in a long batch or backing off. The verdicts below read only what it
+ * and the loop recorded: liveness never depends on a database (a process
+ * waiting for one is alive), readiness does.
  */
 import type pg from 'pg';
 import { countBacklog } from '../source/trigger/count-backlog.js';
@@ -70,12 +72,34 @@ export class HealthMonitor {
   }
 }
 
-/** The /health verdict: null when healthy, else the reason. */
-export function unhealthyReason(status: ReplicationStatus): string | null {
+/** Readiness allows this much lag by default: catching up within it still counts as ready. */
+export const DEFAULT_READY_MAX_LAG_MS = 60_000;
+
+/**
+ * The /health verdict: null when healthy, else the reason. `detailed` adds the
+ * error's text to "replication failing" (it may name logins, hosts, row
+ * values): only when the API has no token, so that /status shows it anyway.
+ */
+export function unhealthyReason(status: ReplicationStatus, detailed = true): string | null {
   if (status.primaryReachable === false) return 'primary database unreachable';
   if (status.replicaReachable === false) return 'replica database unreachable';
-  if (status.state === 'failing') return `replication failing: ${status.lastError ?? 'unknown error'}`;
+  if (status.state === 'failing') {
+    return detailed ? `replication failing: ${status.lastError ?? 'unknown error'}` : 'replication failing';
+  }
   if (status.state === 'stopped') return 'replication stopped';
   if (status.primaryReachable === null || status.state === 'starting') return 'starting';
+  return null;
+}
+
+/**
+ * The /health/ready verdict: null when replicating (caught up, or behind by at
+ * most maxLagMs), else a coarse reason that never quotes an error.
+ */
+export function notReadyReason(status: ReplicationStatus, maxLagMs = DEFAULT_READY_MAX_LAG_MS): string | null {
+  const unhealthy = unhealthyReason(status, false);
+  if (unhealthy !== null) return unhealthy;
+  if (status.lagMs !== null && status.lagMs > maxLagMs) {
+    return `catching up: lag ${Math.round(status.lagMs / 1000)} s is over ${Math.round(maxLagMs / 1000)} s`;
+  }
   return null;
 }

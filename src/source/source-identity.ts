@@ -11,7 +11,6 @@
  * replica would have its changes pruned by the first, so it is refused.
  */
 
-import type pg from 'pg';
 import type { Queryable } from '../db/database.js';
 import { ReplicatorError } from '../errors.js';
 

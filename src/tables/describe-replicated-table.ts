@@ -5,7 +5,6 @@
  * verify, so both hold the same tables to the same rules.
  */
 
-import type pg from 'pg';
 import type { Queryable } from '../db/database.js';
 import { displayName } from '../db/quote.js';
 import { ReplicatorError } from '../errors.js';

@@ -5,7 +5,6 @@
  * Null when the table does not exist. The same query serves both sides.
  */
 
-import type pg from 'pg';
 import type { Queryable } from '../db/database.js';
 import type { QualifiedName } from '../db/quote.js';
 import type { ColumnInfo, TableDescription } from './table-model.js';

@@ -4,7 +4,6 @@
  * add a table back that a user removed) and listed only on request.
  */
 
-import type pg from 'pg';
 import type { Queryable } from '../db/database.js';
 import type { QualifiedName } from '../db/quote.js';
 

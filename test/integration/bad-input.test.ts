@@ -43,9 +43,36 @@ describe('bad configuration', () => {
   it('documents the exit codes in --help', async () => {
     const help = await runCli(['--help'], {});
     assert.equal(help.code, 0);
-    assert.match(help.stdout, /Exit codes:[\s\S]*2 {2}CONFIG_INVALID/);
+    assert.match(help.stdout, /Exit codes:[\s\S]*\n {2}2 +invalid configuration.*\[CONFIG_INVALID\]/);
     const run = await runCli(['run', '--help'], {});
     assert.match(run.stdout, /Examples?:/);
+  });
+
+  it('answers an unknown command or option with one line and the help to read, exit 64', async () => {
+    assertOneLineError(
+      await runCli(['rn'], {}),
+      64,
+      /^error \[USAGE\]: unknown command 'rn' \(Did you mean run\?\); see `replicator --help`$/,
+    );
+    assertOneLineError(
+      await runCli(['run', '--pol-interval', '5s'], {}),
+      64,
+      /^error \[USAGE\]: unknown option '--pol-interval'.*; see `replicator run --help`$/,
+    );
+    assertOneLineError(
+      await runCli(['add'], {}),
+      64,
+      /^error \[USAGE\]: missing required argument 'tables'; see `replicator add --help`$/,
+    );
+    const bare = await runCli([], {});
+    assertOneLineError(bare, 64, /^error \[USAGE\]: no command given; see `replicator --help`$/);
+    assert.equal(bare.stdout, '', 'no help dump');
+  });
+
+  it('prints its version', async () => {
+    const result = await runCli(['--version'], {});
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /^\d+\.\d+\.\d+\n$/);
   });
 });
 

@@ -45,6 +45,13 @@ describe('database restarts', () => {
         return h.code === 503 && h.body.reason?.includes('replica') ? h : undefined;
       });
       assert.equal(down.body.status, 'unhealthy');
+      // An orchestrator must not restart a replicator that only waits for its database.
+      const live = await fetch(`${service.url}/health/live`);
+      assert.equal(live.status, 200, 'alive while the replica is down');
+      const ready = await fetch(`${service.url}/health/ready`);
+      assert.equal(ready.status, 503, 'not ready while the replica is down');
+      // The health check (every 2 s) and the loop may report it first: either way, coarse.
+      assert.match(((await ready.json()) as { reason: string }).reason, /^(replica database unreachable|replication failing)$/);
       await waitFor('errors counted', async () => service.status.errorCount > 0);
       assert.match(service.status.lastError ?? '', /replica database .* unreachable/);
       assert.doesNotMatch(JSON.stringify(service.status.snapshot()), /s3cr3t/);
@@ -60,6 +67,7 @@ describe('database restarts', () => {
     await waitFor('the replica converges', async () => (await tableText(servers.replicaSql, 'users')).length === written, 30_000);
     assert.deepEqual(await tableText(servers.replicaSql, 'users'), await tableText(servers.primarySql, 'users'));
     await waitFor('/health 200 again', async () => (await health()).code === 200);
+    assert.equal((await fetch(`${service.url}/health/ready`)).status, 200, 'ready again');
   });
 
   it('resumes after a primary restart', async () => {

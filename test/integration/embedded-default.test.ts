@@ -33,6 +33,8 @@ describe('embedded default', () => {
     const printed = await waitFor('the printed instructions', async () =>
       replicator.output().includes('Press Ctrl+C') ? replicator.output() : undefined,
     );
+    assert.match(printed, /this is the embedded DEMO/);
+    assert.match(printed, /To replicate your own databases.*set PRIMARY_DATABASE_URL and REPLICA_DATABASE_URL/);
     const commands = printed
       .split('\n')
       .map((l) => l.trim())

@@ -9,6 +9,8 @@ import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { connectionConfig } from '../../src/db/connect.js';
 import type { Service } from '../../src/service.js';
 import { runCli } from '../support/cli.js';
 import { startTestServers, type TestServers, tableText, waitFor } from '../support/servers.js';
@@ -99,6 +101,50 @@ describe('TLS', () => {
       /^error \[DATABASE_UNREACHABLE\]: primary database .*TLS connection was refused .*certificate.*check sslmode and sslrootcert/,
     );
     assert.doesNotMatch(result.stderr, /s3cr3t/);
+  });
+
+  it('verify-ca checks the chain but not the host name; verify-full checks both', async () => {
+    // The certificate names 127.0.0.1; "localhost" reaches the same server under another name.
+    const byName = (query: string) => withSsl(servers.primaryUrl.replace('@127.0.0.1:', '@localhost:'), query);
+    const ca = `sslrootcert=${encodeURIComponent(certs.ca)}`;
+    const verifyCa = await runCli(['install-primary'], {
+      PRIMARY_DATABASE_URL: byName(`sslmode=verify-ca&${ca}`),
+      REPLICA_DATABASE_URL: servers.replicaUrl,
+    });
+    assert.equal(verifyCa.code, 0, verifyCa.stderr);
+    const otherCa = await runCli(['install-primary'], {
+      PRIMARY_DATABASE_URL: byName(`sslmode=verify-ca&sslrootcert=${encodeURIComponent(certs.otherCa)}`),
+      REPLICA_DATABASE_URL: servers.replicaUrl,
+    });
+    assert.equal(otherCa.code, 3, 'verify-ca still checks the chain');
+    const verifyFull = await runCli(['install-primary'], {
+      PRIMARY_DATABASE_URL: byName(`sslmode=verify-full&${ca}`),
+      REPLICA_DATABASE_URL: servers.replicaUrl,
+    });
+    assert.equal(verifyFull.code, 3);
+    assert.match(verifyFull.stderr, /TLS connection was refused .*localhost/);
+  });
+
+  it('uses TLS without being asked when the server offers it (sslmode prefer, the default)', async () => {
+    const client = new pg.Client(connectionConfig(servers.primaryUrl, 'primary'));
+    await client.connect();
+    try {
+      const { rows } = await client.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
+      assert.equal(rows[0]?.ssl, true);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('refuses a missing sslrootcert file as a configuration error, before connecting', async () => {
+    const url = withSsl(servers.primaryUrl, 'sslmode=verify-full&sslrootcert=/nonexistent/ca.pem');
+    const result = await runCli(['run'], { PRIMARY_DATABASE_URL: url, REPLICA_DATABASE_URL: servers.replicaUrl });
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /^error \[CONFIG_INVALID\]: PRIMARY_DATABASE_URL: sslrootcert file "\/nonexistent\/ca\.pem" cannot be read/,
+    );
   });
 
   it('replicates over TLS (sslmode=require)', async () => {

@@ -1,10 +1,17 @@
-/** Runs the real `replicator` command as a child process, as a user would. */
+/**
+ * Runs the real `replicator` command as a child process, as a user would: its
+ * TypeScript entry (src/cli/bin.ts) through tsx, so tests always run the
+ * sources as they are, never a stale build. The built package (dist/, bin/) is
+ * tested by test/package/.
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/embedded/embedded-server.js';
 import { waitFor } from './servers.js';
 
-const BIN = fileURLToPath(new URL('../../bin/replicator.js', import.meta.url));
+const ENTRY = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
+/** node arguments that start the command from its sources. */
+export const CLI_FROM_SOURCE = ['--import', import.meta.resolve('tsx'), ENTRY];
 
 export interface CliResult {
   code: number | null;
@@ -18,9 +25,17 @@ export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { PATH, HOME, TMPDIR, ...env };
 }
 
-export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+/** How to start the command: by default its sources through tsx; test/package/ passes the installed one. */
+export type CliCommand = readonly [file: string, ...args: string[]];
+const FROM_SOURCE: CliCommand = [process.execPath, ...CLI_FROM_SOURCE];
+
+export function runCli(args: string[], env: Record<string, string>, command: CliCommand = FROM_SOURCE): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const [file, ...before] = command;
+    const child = spawn(file, [...before, ...args], {
+      env: childEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {
@@ -42,9 +57,13 @@ export interface RunningReplicator {
   stop: () => Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export async function startReplicator(env: Record<string, string>): Promise<RunningReplicator> {
+export async function startReplicator(
+  env: Record<string, string>,
+  command: CliCommand = FROM_SOURCE,
+): Promise<RunningReplicator> {
   const port = await freePort();
-  const child = spawn(process.execPath, [BIN, 'run'], {
+  const [file, ...before] = command;
+  const child = spawn(file, [...before, 'run'], {
     env: childEnv({ HTTP_PORT: String(port), LOG_LEVEL: 'info', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

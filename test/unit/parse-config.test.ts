@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { parseConfig } from '../../src/config/parse-config.js';
+import { ENV_NAMES, isLoopback, parseConfig } from '../../src/config/parse-config.js';
 import { parseDuration } from '../../src/config/parse-duration.js';
 import { redactUrl } from '../../src/config/redact-url.js';
 import { ReplicatorError } from '../../src/errors.js';
@@ -91,6 +92,40 @@ describe('parseConfig', () => {
     assert.equal(decodeURIComponent(primary.password), 'p@ss/word');
     assert.equal(primary.searchParams.get('sslmode'), 'require');
     assert.equal(new URL(c.replicaUrl as string).hostname, 'replica.example.com');
+  });
+});
+
+describe('.env.example', () => {
+  it('lists every setting', () => {
+    const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
+    for (const name of [...Object.values(ENV_NAMES), 'DEMO_WRITER', 'PGHOST', 'PGPASSFILE', 'PGSSLMODE', 'PGAPPNAME']) {
+      assert.match(example, new RegExp(`^# ${name}=`, 'm'), name);
+    }
+  });
+});
+
+describe('isLoopback', () => {
+  it('accepts localhost and loopback addresses only, never a name that merely looks like one', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) {
+      assert.equal(isLoopback(host), true, host);
+    }
+    for (const host of [
+      '127.evil.example',
+      '127.0.0.1.nip.io',
+      'localhost.evil.example',
+      '0.0.0.0',
+      '::',
+      '10.0.0.1',
+      '::ffff:10.0.0.1',
+    ]) {
+      assert.equal(isLoopback(host), false, host);
+    }
+  });
+
+  it('requires API_TOKEN for any other HTTP_HOST', () => {
+    assert.match(configError({ HTTP_HOST: '127.evil.example' }).message, /^HTTP_HOST: "127\.evil\.example" would expose the API/);
+    assert.equal(parseConfig({ HTTP_HOST: '127.evil.example', API_TOKEN: 'x'.repeat(16) }).httpHost, '127.evil.example');
+    assert.equal(parseConfig({ HTTP_HOST: '[::1]' }).httpHost, '::1');
   });
 });
 
