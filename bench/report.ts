@@ -6,10 +6,12 @@
  *
  * Targets apply to pg-replicator's methods, never to the yardstick. In the
  * capture-cost rows the yardstick's column holds the time with no capture at
- * all.
+ * all; in the pgbench "vs nothing replicating" row every method's column
+ * holds its tps divided by the tps with nothing installed.
  */
 import type { MethodName, PerMethod } from './methods.js';
 import type { BenchResults } from './results.js';
+import type { PgbenchResults } from './workloads/pgbench.js';
 
 export interface Row {
   workload: string;
@@ -56,6 +58,37 @@ function figureRow(
     if (pass) row.pass[m] = pass(v, ratio);
   }
   return row;
+}
+
+function pgbenchRows(layout: Layout, p: PgbenchResults): Row[] {
+  const tps = (n: number) => `${int(n)} tps`;
+  const rows = [
+    figureRow(
+      layout,
+      `pgbench TPC-B (scale ${p.scale}, ${p.clients} clients, ${p.seconds} s): primary tps`,
+      (m) => p.methods[m]?.tps,
+      tps,
+    ),
+    figureRow(
+      layout,
+      `pgbench: tps ÷ tps with nothing replicating (${int(p.none.tps)} tps)`,
+      (m) => p.methods[m]?.ratioToNone,
+      times,
+      '>= 0.8x',
+      (v) => v >= 0.8,
+    ),
+    figureRow(layout, "pgbench: replica caught up after pgbench's end", (m) => p.methods[m]?.catchUpMs, ms),
+    figureRow(
+      layout,
+      'pgbench: set-up and initial copy of the 4 tables',
+      (m) => p.methods[m]?.readySeconds,
+      (s) => `${s.toFixed(1)} s`,
+    ),
+  ];
+  // Each cell of the "÷ nothing replicating" row is already a ratio: none between methods.
+  const vsNone = rows[1];
+  if (vsNone) vsNone.ratios = {};
+  return rows;
 }
 
 export function buildRows(results: BenchResults): Row[] {
@@ -145,6 +178,13 @@ export function buildRows(results: BenchResults): Row[] {
       target: '(reference)',
       pass: {},
     });
+  }
+  if (w.pgbench) {
+    if ('skipped' in w.pgbench) {
+      rows.push({ workload: `pgbench: skipped (${w.pgbench.skipped})`, cells: {}, ratios: {}, target: '', pass: {} });
+    } else {
+      rows.push(...pgbenchRows(layout, w.pgbench));
+    }
   }
   return rows;
 }

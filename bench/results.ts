@@ -16,6 +16,7 @@ import type { CaptureFigures } from './workloads/capture-cost.js';
 import type { ClosedLoopFigures } from './workloads/closed-loop.js';
 import type { LagFigures, SeedFigures } from './workloads/lag.js';
 import type { MemoryFigures } from './workloads/memory.js';
+import type { PgbenchResults } from './workloads/pgbench.js';
 
 export interface Workloads {
   bulk: PerMethod<BulkFigures & Checked>;
@@ -26,6 +27,7 @@ export interface Workloads {
   capture: CaptureFigures;
   memory: PerMethod<MemoryFigures & Checked>;
   seed: SeedFigures;
+  pgbench: PgbenchResults | { skipped: string };
 }
 
 export interface Environment {

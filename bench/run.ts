@@ -32,6 +32,7 @@ import { runCaptureCost } from './workloads/capture-cost.js';
 import { runDelete, runOltp, runUpdate } from './workloads/closed-loop.js';
 import { runLag, runSeedLag } from './workloads/lag.js';
 import { runMemory } from './workloads/memory.js';
+import { findPgbench, runPgbench } from './workloads/pgbench.js';
 
 const WORKLOADS = [
   'bulk',
@@ -42,6 +43,7 @@ const WORKLOADS = [
   'capture',
   'memory',
   'seed',
+  'pgbench',
 ] as const satisfies readonly (keyof Workloads)[];
 
 function parseOptions() {
@@ -78,7 +80,7 @@ function parseOptions() {
 
 type Options = ReturnType<typeof parseOptions>;
 
-async function runWorkloads(ctx: BenchContext, options: Options): Promise<Partial<Workloads>> {
+async function runWorkloads(ctx: BenchContext, options: Options, pgbench: string | undefined): Promise<Partial<Workloads>> {
   const selected = new Set<string>(options.only ?? WORKLOADS);
   const w: Partial<Workloads> = {};
   // Each workload's own waits are bounded by the timeout; this bounds the
@@ -104,6 +106,19 @@ async function runWorkloads(ctx: BenchContext, options: Options): Promise<Partia
   // Seed mode is pg-replicator's trigger capture without LISTEN.
   const trigger = ctx.methods.find((m) => m.name === 'ours');
   if (selected.has('seed') && trigger) w.seed = await bound('seed', () => runSeedLag(ctx, trigger), 1);
+  if (selected.has('pgbench')) {
+    if (!pgbench) {
+      w.pgbench = { skipped: 'no pgbench found: set PGBENCH, or install PostgreSQL client tools' };
+      ctx.progress(`pgbench: SKIPPED, ${w.pgbench.skipped}`);
+    } else {
+      const seconds = ctx.sizes.pgbenchSeconds;
+      w.pgbench = await withTimeout(
+        runPgbench(ctx, pgbench),
+        (ctx.methods.length + 1) * (ctx.sizes.timeoutMs * 2 + seconds * 1000),
+        'pgbench',
+      );
+    }
+  }
   return w;
 }
 
@@ -120,6 +135,12 @@ async function main(): Promise<number> {
   const progress = (line: string) => process.stderr.write(`[${((now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
   // Before the run: the code measured is the code checked out when it started.
   const environment = describeEnvironment('');
+  const pgbench = findPgbench();
+  // A full run's table needs every row: say now, not after minutes, that pgbench is missing.
+  if (!pgbench && !options.quick && !options.partial) {
+    process.stderr.write('bench: pgbench not found (set PGBENCH, or install the PostgreSQL client tools); --quick skips it\n');
+    return 2;
+  }
   let servers: BenchServers | undefined;
   try {
     const replicator = await prepareReplicator(progress);
@@ -127,7 +148,7 @@ async function main(): Promise<number> {
     servers = await withTimeout(startBenchServers(), sizes.timeoutMs, 'starting the servers');
     if (servers.dataFileSystem === 'tmpfs') progress('warning: the data folder is on tmpfs, where fsync costs nothing');
     const ctx: BenchContext = { servers, sizes, progress, methods: options.methods, methodSettings: {} };
-    const workloads = await runWorkloads(ctx, options);
+    const workloads = await runWorkloads(ctx, options, pgbench);
     const results: BenchResults = {
       ...environment,
       postgres: servers.postgresVersion,
