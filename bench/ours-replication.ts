@@ -81,7 +81,8 @@ async function start(
     return `${state}; replicator output: ${child.output() || '(none)'}`;
   };
   try {
-    if (variant.listens && env.USE_LISTEN !== 'false') await waitForListener(db, timeoutMs);
+    // The process inherits this one's environment: a USE_LISTEN=false there counts too.
+    if (variant.listens && (env.USE_LISTEN ?? process.env.USE_LISTEN) !== 'false') await waitForListener(db, timeoutMs);
   } catch (error) {
     const state = await diagnose();
     await child.stop();

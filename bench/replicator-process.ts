@@ -78,18 +78,23 @@ export function spawnReplicator(args: readonly string[], options: SpawnOptions =
 /** Keeps the last 64 kB a process wrote, for error messages. */
 function collectOutput(child: ChildProcess): () => string {
   let output = '';
-  const add = (chunk: Buffer) => {
+  const add = (chunk: Buffer | string) => {
     output = (output + chunk.toString()).slice(-65_536);
   };
   child.stdout?.on('data', add);
   child.stderr?.on('data', add);
+  // A process that could not be started: say so in its output rather than crash on an unhandled 'error' event.
+  child.on('error', (error) => add(`\n(could not run: ${error.message})`));
   return () => output.trim();
 }
 
 function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
+    else {
+      child.once('exit', () => resolve());
+      child.once('error', () => resolve());
+    }
   });
 }
 
@@ -101,7 +106,7 @@ export async function runReplicatorCommand(
 ): Promise<string> {
   const child = spawnReplicator(args, options);
   const output = collectOutput(child);
-  const what = `replicator ${args.filter((a) => !a.includes('://')).join(' ')}`;
+  const what = `replicator ${args.map((a) => (a.includes('://') ? '<url>' : a)).join(' ')}`;
   const done = await Promise.race([exited(child).then(() => true), sleep(timeoutMs).then(() => false)]);
   if (!done) {
     child.kill('SIGKILL');

@@ -86,7 +86,7 @@ async function runWorkloads(ctx: BenchContext, options: Options, pgbench: string
   // Each workload's own waits are bounded by the timeout; this bounds the
   // whole workload too (every method, set-up included).
   const bound = <T>(name: string, work: () => Promise<T>, runs = ctx.methods.length) =>
-    withTimeout(work(), ctx.sizes.timeoutMs * 2 * Math.max(1, runs), name);
+    withTimeout(work(), ctx.sizes.timeoutMs * 4 * Math.max(1, runs), name);
   const processMethods = ctx.methods.filter((m) => m.installCapture);
   if (selected.has('bulk')) w.bulk = await bound('bulk', () => runBulk(ctx));
   if (selected.has('oltp')) w.oltp = await bound('oltp', () => runOltp(ctx));
@@ -114,7 +114,7 @@ async function runWorkloads(ctx: BenchContext, options: Options, pgbench: string
       const seconds = ctx.sizes.pgbenchSeconds;
       w.pgbench = await withTimeout(
         runPgbench(ctx, pgbench),
-        (ctx.methods.length + 1) * (ctx.sizes.timeoutMs * 2 + seconds * 1000),
+        (ctx.methods.length + 1) * (ctx.sizes.timeoutMs * 4 + seconds * 1000),
         'pgbench',
       );
     }

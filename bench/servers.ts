@@ -160,6 +160,7 @@ export async function startBenchServers(): Promise<BenchServers> {
       const url = (database = 'postgres') =>
         `postgresql://postgres:${encodeURIComponent(PASSWORD)}@127.0.0.1:${port}/${database}`;
       const admin = new pg.Client(url());
+      admin.on('error', () => {});
       admins.push(admin);
       await admin.connect();
       return { name, port, url, admin };
@@ -201,6 +202,8 @@ export async function freshDatabases(
   const replicaUrl = servers.replica.url(name);
   const primary = new pg.Client(primaryUrl);
   const replica = new pg.Client(replicaUrl);
+  // A connection the server ends while idle (a failed run's forced drop) would otherwise be an uncaught 'error' event.
+  for (const c of [primary, replica]) c.on('error', () => {});
   const writers = new pg.Pool({ connectionString: primaryUrl, max: WRITER_CONNECTIONS });
   writers.on('error', () => {});
   const drop = async () => {
@@ -228,6 +231,7 @@ export async function dropDatabase(server: Server, name: string): Promise<void> 
     );
     if (rows.length > 0) {
       const c = new pg.Client(server.url(name));
+      c.on('error', () => {});
       await c.connect();
       try {
         for (const { subname } of rows) await c.query(`DROP SUBSCRIPTION IF EXISTS ${pg.escapeIdentifier(subname)}`);

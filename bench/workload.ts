@@ -113,7 +113,10 @@ export async function runOnce<T extends object>(
   const what = `${workload} (${method.name})`;
   ctx.progress(`${what}...`);
   const { timeoutMs } = ctx.sizes;
-  const db = await withTimeout(freshDatabases(ctx.servers, method.name, setup.templates), timeoutMs, `${what}: fresh databases`);
+  // Each step's own waits are bounded by timeoutMs and say what did not happen; this outer bound, twice
+  // that, catches what has no wait of its own (a query that never returns) without masking their messages.
+  const bound = 2 * timeoutMs;
+  const db = await withTimeout(freshDatabases(ctx.servers, method.name, setup.templates), bound, `${what}: fresh databases`);
   try {
     await setup.create?.(db);
     const started = now();
@@ -124,7 +127,7 @@ export async function runOnce<T extends object>(
         timeoutMs,
         setup.spawn,
       ),
-      timeoutMs,
+      bound,
       `${what}: start`,
     );
     ctx.methodSettings[method.name as MethodName] ??= run.settings;
@@ -133,10 +136,10 @@ export async function runOnce<T extends object>(
         const state = await run.diagnose().catch(() => 'state unknown');
         throw error instanceof BenchFailure ? new BenchFailure(`${error.message} (${state})`) : error;
       };
-      await withTimeout(waitForInitialRows(db, setup.tables, timeoutMs), timeoutMs, `${what}: initial rows`).catch(failed);
+      await withTimeout(waitForInitialRows(db, setup.tables, timeoutMs), bound, `${what}: initial rows`).catch(failed);
       const readySeconds = round((now() - started) / 1000, 2);
-      await withTimeout(settle(db, timeoutMs), timeoutMs, `${what}: settle`);
-      const figures = await withTimeout(measure(db, run), timeoutMs, what).catch(failed);
+      await withTimeout(settle(db, timeoutMs), bound, `${what}: settle`);
+      const figures = await withTimeout(measure(db, run), bound, what).catch(failed);
       const replicaRows = await assertSameRows(db.primary, db.replica, setup.tables, what);
       return { ...figures, replicaRows, readySeconds };
     } finally {
