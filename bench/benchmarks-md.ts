@@ -32,7 +32,7 @@ function section(results: BenchResults, rows: readonly Row[], resultsFile: strin
     `- Replicator processes: \`${results.replicator.command}\` (${results.replicator.runs === 'compiled' ? 'compiled JavaScript, built at the start of the run' : 'TypeScript compiled by tsx as it starts'})`,
     `- Raw figures: [${json}](${json})`,
     '',
-    renderMarkdown(results.methods, rows),
+    renderMarkdown(results.methods, results.yardstick, rows),
     '',
     END,
   ].join('\n');

@@ -46,6 +46,8 @@ export interface BenchResults extends Environment {
   quick: boolean;
   /** The methods compared, in column order, the yardstick first. */
   methods: MethodName[];
+  /** The method the others' ratios are taken against, when it ran. */
+  yardstick?: MethodName;
   methodDescriptions: PerMethod<string>;
   /** Each method's effective settings (native: the subscription's; ours: the environment given to `replicator run`). */
   methodSettings: PerMethod<Record<string, string | boolean>>;

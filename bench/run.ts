@@ -19,7 +19,7 @@
 import { parseArgs } from 'node:util';
 import { updateBenchmarksMd } from './benchmarks-md.js';
 import { BenchFailure, now, withTimeout } from './measure.js';
-import { METHODS } from './method-list.js';
+import { METHODS, YARDSTICK } from './method-list.js';
 import type { PerMethod } from './methods.js';
 import { prepareReplicator } from './replicator-process.js';
 import { buildRows, renderText } from './report.js';
@@ -154,6 +154,7 @@ async function main(): Promise<number> {
       postgres: servers.postgresVersion,
       quick: options.quick,
       methods: ctx.methods.map((m) => m.name),
+      yardstick: ctx.methods.includes(YARDSTICK) ? YARDSTICK.name : undefined,
       methodDescriptions: Object.fromEntries(ctx.methods.map((m) => [m.name, m.describe()])),
       methodSettings: ctx.methodSettings,
       replicator,
@@ -164,7 +165,7 @@ async function main(): Promise<number> {
       loadAverageAtEnd: loadAverage(),
     };
     const rows = buildRows(results);
-    process.stdout.write(`\n${renderText(results.methods, rows)}\n\n`);
+    process.stdout.write(`\n${renderText(results.methods, results.yardstick, rows)}\n\n`);
     // Only complete full runs are results worth keeping; BENCHMARKS.md shows one from a quiet machine.
     if (!options.quick && !options.partial) {
       const file = writeResults(results);
