@@ -65,14 +65,28 @@ export interface SpawnOptions {
   nodeFlags?: readonly string[];
 }
 
+/** Every replicator process started and not yet exited: a run that fails or times out must leave none behind. */
+const live = new Set<ChildProcess>();
+
 /** The one place a replicator process is started. */
 export function spawnReplicator(args: readonly string[], options: SpawnOptions = {}): ChildProcess {
-  return spawn(process.execPath, [...(options.nodeFlags ?? []), REPLICATOR_ENTRY, ...args], {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), REPLICATOR_ENTRY, ...args], {
     cwd: REPO_ROOT,
     // Settings the benchmark passes win over a .env in the checkout (dotenv never overrides the environment).
     env: { ...process.env, NO_COLOR: '1', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  child.once('error', () => live.delete(child));
+  return child;
+}
+
+/** At the benchmark's end: SIGKILLs whatever replicator process is still running (only after a failure). */
+export function killLeftoverReplicators(): number {
+  const left = [...live];
+  for (const child of left) child.kill('SIGKILL');
+  return left.length;
 }
 
 /** Keeps the last 64 kB a process wrote, for error messages. */

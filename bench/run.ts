@@ -21,7 +21,7 @@ import { updateBenchmarksMd } from './benchmarks-md.js';
 import { BenchFailure, now, withTimeout } from './measure.js';
 import { METHODS, YARDSTICK } from './method-list.js';
 import type { PerMethod } from './methods.js';
-import { prepareReplicator } from './replicator-process.js';
+import { killLeftoverReplicators, prepareReplicator } from './replicator-process.js';
 import { buildRows, renderText } from './report.js';
 import { type BenchResults, describeEnvironment, loadAverage, type Workloads, writeResults } from './results.js';
 import { type BenchServers, startBenchServers } from './servers.js';
@@ -187,6 +187,8 @@ async function main(): Promise<number> {
     );
     return 1;
   } finally {
+    const left = killLeftoverReplicators();
+    if (left > 0) progress(`killed ${left} replicator process(es) a failed run left behind`);
     await servers?.stop().catch(() => {});
   }
 }

@@ -6,11 +6,14 @@
  * dropped, whatever happened.
  */
 
-import { assertSameRows, BenchFailure, type ComparedTable, now, round, waitUntil, withTimeout } from './measure.js';
-import type { MethodName, PerMethod, ReplicationMethod, ReplicationRun } from './methods.js';
+import { assertSameRows, BenchFailure, type ComparedTable, now, round, sleep, waitUntil, withTimeout } from './measure.js';
+import type { PerMethod, ReplicationMethod, ReplicationRun } from './methods.js';
 import type { SpawnOptions } from './replicator-process.js';
 import { type BenchServers, freshDatabases, type RunDatabases } from './servers.js';
 import type { Sizes } from './sizes.js';
+
+/** The longest an initial copy may take while it still progresses. */
+const INITIAL_COPY_LIMIT_MS = 600_000;
 
 export interface BenchContext {
   servers: BenchServers;
@@ -62,22 +65,29 @@ async function counts(db: RunDatabases, tables: readonly ComparedTable[]): Promi
   return { primary: (p.rows[0] ?? []) as string[], replica: (r.rows[0] ?? []) as string[] };
 }
 
-/** Until the replica holds as many rows as the primary in every table (nothing writes meanwhile). */
+/**
+ * Until the replica holds as many rows as the primary in every table (nothing
+ * writes meanwhile). An initial copy of a large table takes a while on a busy
+ * machine: this fails when the replica's counts have not moved for timeoutMs,
+ * or at INITIAL_COPY_LIMIT, not while the copy progresses.
+ */
 async function waitForInitialRows(db: RunDatabases, tables: readonly ComparedTable[], timeoutMs: number): Promise<void> {
-  let last = { primary: [] as string[], replica: [] as string[] };
-  try {
-    await waitUntil(
-      'replica holds the rows the tables had when replication started',
-      async () => {
-        last = await counts(db, tables);
-        return last.primary.every((n, i) => last.replica[i] === n);
-      },
-      timeoutMs,
-      50,
-    );
-  } catch (error) {
-    const detail = tables.map((t, i) => `${t.table} ${last.replica[i]} of ${last.primary[i]}`).join(', ');
-    throw new BenchFailure(`${(error as Error).message} (${detail})`);
+  const limit = now() + Math.max(INITIAL_COPY_LIMIT_MS, timeoutMs);
+  let last = await counts(db, tables);
+  let movedAt = now();
+  const describe = () => tables.map((t, i) => `${t.table} ${last.replica[i]} of ${last.primary[i]} rows`).join(', ');
+  while (!last.primary.every((n, i) => last.replica[i] === n)) {
+    if (now() - movedAt > timeoutMs) {
+      throw new BenchFailure(
+        `replica rows: no progress towards the primary's for ${Math.round(timeoutMs / 1000)} s (${describe()})`,
+      );
+    }
+    if (now() > limit)
+      throw new BenchFailure(`replica rows: not equal to the primary's within ${INITIAL_COPY_LIMIT_MS / 1000} s (${describe()})`);
+    await sleep(50);
+    const next = await counts(db, tables);
+    if (next.replica.some((n, i) => n !== last.replica[i])) movedAt = now();
+    last = next;
   }
 }
 
@@ -130,13 +140,13 @@ export async function runOnce<T extends object>(
       bound,
       `${what}: start`,
     );
-    ctx.methodSettings[method.name as MethodName] ??= run.settings;
+    ctx.methodSettings[method.name] ??= run.settings;
     try {
       const failed = async (error: unknown) => {
         const state = await run.diagnose().catch(() => 'state unknown');
         throw error instanceof BenchFailure ? new BenchFailure(`${error.message} (${state})`) : error;
       };
-      await withTimeout(waitForInitialRows(db, setup.tables, timeoutMs), bound, `${what}: initial rows`).catch(failed);
+      await waitForInitialRows(db, setup.tables, timeoutMs).catch(failed);
       const readySeconds = round((now() - started) / 1000, 2);
       await withTimeout(settle(db, timeoutMs), bound, `${what}: settle`);
       const figures = await withTimeout(measure(db, run), bound, what).catch(failed);
