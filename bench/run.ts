@@ -170,10 +170,13 @@ async function main(): Promise<number> {
     if (!options.quick && !options.partial) {
       const file = writeResults(results);
       progress(`wrote ${file}`);
-      const busy = results.loadAverageAtStart > results.machine.cpus / 2;
+      // At the start nothing of the benchmark runs yet; at the end its own servers, writers and replicator
+      // account for about the CPU count, so more than 1.5 times that means other work joined in.
+      const { cpus } = results.machine;
+      const busy = results.loadAverageAtStart > cpus / 2 || results.loadAverageAtEnd > cpus * 1.5;
       if (busy && !options.forceMd) {
         progress(
-          `BENCHMARKS.md left alone: the load average was ${results.loadAverageAtStart} at the start on ${results.machine.cpus} CPUs (other work competing); --force-md refreshes it anyway`,
+          `BENCHMARKS.md left alone: the 1-minute load average was ${results.loadAverageAtStart} at the start and ${results.loadAverageAtEnd} at the end on ${cpus} CPUs (other work competing); --force-md refreshes it anyway`,
         );
       } else {
         progress(`refreshed ${updateBenchmarksMd(results, rows, file)}`);
