@@ -25,22 +25,27 @@ export async function withTimeout<T>(work: Promise<T>, ms: number, what: string)
   }
 }
 
-// 2 ms between polls: fine enough for millisecond catch-up figures, and each
-// poll is an index lookup of a handful of keys, so polling costs the replica
-// next to nothing.
+// 2 ms between polls by default: fine enough for millisecond catch-up
+// figures, and each poll is an index lookup of a handful of keys, so polling
+// costs the replica next to nothing.
 const POLL_EVERY_MS = 2;
 
 /**
  * Polls `check` until it returns true; resolves with the monotonic time of the
  * first poll that saw it (the time the query returned, so it includes one
- * round trip, equally for both methods). Fails with `what` at the deadline.
+ * round trip, equally for every method). Fails with `what` at the deadline.
  */
-export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  everyMs: number = POLL_EVERY_MS,
+): Promise<number> {
   const deadline = now() + timeoutMs;
   for (;;) {
     if (await check()) return now();
     if (now() > deadline) throw new BenchFailure(`${what}: not reached within ${Math.round(timeoutMs / 1000)} s`);
-    await sleep(POLL_EVERY_MS);
+    await sleep(everyMs);
   }
 }
 
@@ -80,29 +85,50 @@ export function summarize(values: readonly number[]): LatencySummary {
   };
 }
 
-/** The demo columns only: the replica's own arrived_at column is not part of the copy. */
-const CHECKSUM = `
-  SELECT count(*)::int AS n, coalesce(md5(string_agg(t::text, ',' ORDER BY user_id)), '') AS md5
-  FROM (SELECT user_id, name, email, created_at, updated_at FROM users) t`;
+/** A table compared between primary and replica: its name and the columns compared, key first. */
+export interface ComparedTable {
+  /** Qualified and quoted as needed, e.g. bench.items. */
+  table: string;
+  key: readonly string[];
+  /** The columns both sides have (a replica's own columns, such as arrived_at, are left out). */
+  columns: readonly string[];
+}
+
+/** Row count and the md5 of every row's md5 in key order: equal rows give equal sums, row by row. */
+function checksumSql(t: ComparedTable): string {
+  return `SELECT count(*)::bigint::text AS n, coalesce(md5(string_agg(md5(t::text), '' ORDER BY ${t.key.join(', ')})), '') AS md5
+    FROM (SELECT ${t.columns.join(', ')} FROM ${t.table}) t`;
+}
 
 /**
- * The end-of-workload correctness check: the replica's rows must equal the
- * primary's, value for value. Both servers were initialised on this machine
- * with the same TimeZone and DateStyle, so equal rows print equal text.
+ * The end-of-run correctness check: each table's rows on the replica must
+ * equal the primary's, value for value. Both servers were initialised on this
+ * machine with the same TimeZone and DateStyle, so equal rows print equal
+ * text. Returns the rows per table.
  */
-export async function assertSameRows(primary: pg.ClientBase, replica: pg.ClientBase, what: string): Promise<number> {
-  const [p, r] = await Promise.all([
-    primary.query<{ n: number; md5: string }>(CHECKSUM),
-    replica.query<{ n: number; md5: string }>(CHECKSUM),
-  ]);
-  const a = p.rows[0];
-  const b = r.rows[0];
-  if (!a || !b || a.md5 !== b.md5) {
-    throw new BenchFailure(
-      `${what}: replica rows differ from the primary's (primary ${a?.n} rows md5 ${a?.md5}, replica ${b?.n} rows md5 ${b?.md5})`,
-    );
+export async function assertSameRows(
+  primary: pg.ClientBase,
+  replica: pg.ClientBase,
+  tables: readonly ComparedTable[],
+  what: string,
+): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const t of tables) {
+    const sql = checksumSql(t);
+    const [p, r] = await Promise.all([
+      primary.query<{ n: string; md5: string }>(sql),
+      replica.query<{ n: string; md5: string }>(sql),
+    ]);
+    const a = p.rows[0];
+    const b = r.rows[0];
+    if (!a || !b || a.md5 !== b.md5 || a.n !== b.n) {
+      throw new BenchFailure(
+        `${what}: replica rows of ${t.table} differ from the primary's (primary ${a?.n} rows md5 ${a?.md5}, replica ${b?.n} rows md5 ${b?.md5})`,
+      );
+    }
+    counts[t.table] = Number(a.n);
   }
-  return a.n;
+  return counts;
 }
 
 export const round = (value: number, digits = 1): number => {

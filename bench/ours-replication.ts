@@ -1,92 +1,103 @@
 /**
- * pg-replicator, started in this process exactly as `replicator run` wires it
- * (startService), with its defaults except a free HTTP port and no logging;
- * or, on request, as a separate `replicator run` process.
+ * pg-replicator, set up and run exactly as its README tells a user to:
+ *
+ *   replicator install-primary --primary-url … --replica-url …
+ *   replicator install-replica --primary-url … --replica-url …
+ *   replicator add <tables…> --primary-url … --replica-url … --no-wait
+ *   replicator run            (PRIMARY_DATABASE_URL, REPLICA_DATABASE_URL)
+ *
+ * each as its own process of the installed command (replicator-process.ts),
+ * with the defaults except a free HTTP port and warnings-only logging. The
+ * benchmark reads nothing the replicator installs: readiness comes from its
+ * /status and from the primary's pg_stat_activity.
  */
-import type pg from 'pg';
-import { parseConfig } from '../src/config/parse-config.js';
-import { createLogger } from '../src/log.js';
-import { startService } from '../src/service.js';
 import { BenchFailure, waitUntil } from './measure.js';
-import { startReplicatorChild } from './replicator-child.js';
+import type { MethodName, ReplicationMethod, ReplicationRun } from './methods.js';
+import { runReplicatorCommand, type SpawnOptions, startReplicatorRun } from './replicator-process.js';
+import type { RunDatabases } from './servers.js';
 
-export interface OursOptions {
-  /** Extra environment for parseConfig, e.g. USE_LISTEN / POLL_INTERVAL for seed mode. */
+export interface OursVariant {
+  name: MethodName;
+  /** Environment every replicator process of this method gets (e.g. CAPTURE_MODE=logical). */
   env?: Record<string, string>;
-  /**
-   * Run it as its own process (`node bin/replicator.js run`) instead of in the
-   * benchmark's: then it does not share a JavaScript thread with the writers
-   * and the catch-up polls, as in a real deployment.
-   */
-  child?: boolean;
+  /** Whether `replicator run` holds a LISTEN session on the primary when it waits (trigger capture with LISTEN on). */
+  listens: boolean;
 }
 
-export interface OursRun {
-  stop(): Promise<void>;
-  /** Its state and last error, for a failure message. */
-  diagnose(): Promise<string>;
+async function installCapture(
+  variant: OursVariant,
+  db: RunDatabases,
+  tables: readonly string[],
+  timeoutMs: number,
+): Promise<void> {
+  const env = variant.env;
+  // Both URLs to every command, as a user with both set in the environment or .env (the README's way) does.
+  const urls = ['--primary-url', db.primaryUrl, '--replica-url', db.replicaUrl];
+  await Promise.all([
+    runReplicatorCommand(['install-primary', ...urls], timeoutMs, { env }),
+    runReplicatorCommand(['install-replica', ...urls], timeoutMs, { env }),
+  ]);
+  // --no-wait: rows already in a table are copied by `replicator run`, started next.
+  await runReplicatorCommand(['add', ...tables, ...urls, '--no-wait'], timeoutMs, { env });
 }
 
 /**
- * Starts the service and waits until it has finished its first (empty) batch
- * and, when LISTEN is on, holds its LISTEN connection: a write before that
- * would be picked up by the start-up wake rather than a notification.
+ * A notification sent before the replicator's LISTEN session exists would be
+ * missed and picked up only by the 5 s fallback poll. The run's database is
+ * fresh, so any LISTEN session in it is the replicator's.
  */
-export async function startOurs(
-  primary: pg.ClientBase,
-  urls: { primaryUrl: string; replicaUrl: string },
-  timeoutMs: number,
-  options: OursOptions = {},
-): Promise<OursRun> {
-  const config = parseConfig({ HTTP_PORT: '0', LOG_LEVEL: 'silent', ...options.env });
-  const since = await serverNow(primary);
-  if (options.child) {
-    const child = await startReplicatorChild(urls, timeoutMs, { env: options.env });
-    try {
-      if (config.listen) await waitForListener(primary, since, timeoutMs);
-    } catch (error) {
-      await child.stop();
-      throw new BenchFailure(`${(error as Error).message}; replicator output: ${child.output().trim()}`);
-    }
-    return { stop: () => child.stop(), diagnose: async () => `replicator output: ${child.output().trim() || '(none)'}` };
-  }
-  const service = await startService(config, urls, createLogger('silent'));
-  const diagnose = async () => `pg-replicator state ${service.status.state}, last error: ${service.status.lastError ?? 'none'}`;
-  try {
-    await waitUntil(
-      'pg-replicator: first batch',
-      async () => {
-        // Fresh servers and schemas leave no reason to fail: report it now rather than at the timeout.
-        if (service.status.state === 'failing') throw new BenchFailure('pg-replicator failed at start');
-        return service.status.state === 'running';
-      },
-      timeoutMs,
-    );
-    if (config.listen) await waitForListener(primary, since, timeoutMs);
-  } catch (error) {
-    await service.stop();
-    throw new BenchFailure(`${(error as Error).message}; ${await diagnose()}`);
-  }
-  return { stop: () => service.stop(), diagnose };
-}
-
-/** The primary's clock, to tell this run's sessions from a previous run's that are still closing. */
-export async function serverNow(primary: pg.ClientBase): Promise<string> {
-  const { rows } = await primary.query<{ t: string }>('SELECT clock_timestamp()::text AS t');
-  return rows[0]?.t as string;
-}
-
-/** Waits until a session opened since `since` LISTENs on the replicator's channel (in-process or child). */
-export async function waitForListener(primary: pg.ClientBase, since: string, timeoutMs: number): Promise<void> {
+async function waitForListener(db: RunDatabases, timeoutMs: number): Promise<void> {
   await waitUntil(
-    'pg-replicator: LISTEN connection',
+    `pg-replicator: a session LISTENing on the primary's database ${db.name}`,
     async () => {
-      const { rows } = await primary.query(
-        "SELECT FROM pg_stat_activity WHERE query ILIKE 'LISTEN pg_replicator%' AND backend_start >= $1::timestamptz",
-        [since],
+      const { rows } = await db.primary.query(
+        "SELECT FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN %'",
       );
       return rows.length > 0;
     },
     timeoutMs,
+    10,
   );
+}
+
+async function start(
+  variant: OursVariant,
+  db: RunDatabases,
+  tables: readonly string[],
+  timeoutMs: number,
+  options: SpawnOptions = {},
+): Promise<ReplicationRun> {
+  await installCapture(variant, db, tables, timeoutMs);
+  const env = { ...variant.env, ...options.env };
+  const child = await startReplicatorRun({ primaryUrl: db.primaryUrl, replicaUrl: db.replicaUrl }, timeoutMs, {
+    ...options,
+    env,
+  });
+  const diagnose = async () => {
+    const s = await child.status();
+    const state = s
+      ? `pg-replicator state ${String(s.state)}, last error: ${String(s.last_error ?? 'none')}`
+      : 'no /status answer';
+    return `${state}; replicator output: ${child.output() || '(none)'}`;
+  };
+  try {
+    // The process inherits this one's environment: a USE_LISTEN=false there counts too.
+    if (variant.listens && (env.USE_LISTEN ?? process.env.USE_LISTEN) !== 'false') await waitForListener(db, timeoutMs);
+  } catch (error) {
+    const state = await diagnose();
+    await child.stop();
+    throw new BenchFailure(`${(error as Error).message}; ${state}`);
+  }
+  return { settings: { ...env }, process: child, stop: () => child.stop(), diagnose };
+}
+
+export function oursMethod(variant: OursVariant): ReplicationMethod {
+  const env = Object.entries(variant.env ?? {}).map(([k, v]) => `${k}=${v} `);
+  return {
+    name: variant.name,
+    describe: () =>
+      `pg-replicator: replicator install-primary, install-replica, add, then ${env.join('')}replicator run, each its own process`,
+    installCapture: (db, tables, timeoutMs) => installCapture(variant, db, tables, timeoutMs),
+    start: (db, tables, timeoutMs, options) => start(variant, db, tables, timeoutMs, options),
+  };
 }

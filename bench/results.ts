@@ -6,17 +6,17 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { NativeSettings } from './native-replication.js';
+import type { MethodName, PerMethod } from './methods.js';
+import { REPO_ROOT } from './paths.js';
+import type { ReplicatorBuild } from './replicator-process.js';
 import type { Sizes } from './sizes.js';
-import type { Checked, PerMethod } from './workload.js';
+import type { Checked } from './workload.js';
 import type { BulkFigures } from './workloads/bulk.js';
 import type { CaptureFigures } from './workloads/capture-cost.js';
 import type { ClosedLoopFigures } from './workloads/closed-loop.js';
-import type { LagFigures } from './workloads/lag.js';
+import type { LagFigures, SeedFigures } from './workloads/lag.js';
 import type { MemoryFigures } from './workloads/memory.js';
-
-export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+import type { PgbenchResults } from './workloads/pgbench.js';
 
 export interface Workloads {
   bulk: PerMethod<BulkFigures & Checked>;
@@ -25,14 +25,15 @@ export interface Workloads {
   delete: PerMethod<ClosedLoopFigures & Checked>;
   lag: PerMethod<LagFigures & Checked>;
   capture: CaptureFigures;
-  memory: MemoryFigures;
-  seed: LagFigures & Checked & { pollInterval: string };
+  memory: PerMethod<MemoryFigures & Checked>;
+  seed: SeedFigures;
+  pgbench: PgbenchResults | { skipped: string };
 }
 
 export interface Environment {
   date: string;
   commit: string;
-  /** Uncommitted changes under src/ or db/ were measured too. */
+  /** Uncommitted changes under src/, db/ or bin/ were measured too. */
   dirty: boolean;
   machine: { cpus: number; cpuModel: string; memoryGiB: number; os: string };
   node: string;
@@ -43,10 +44,17 @@ export interface Environment {
 
 export interface BenchResults extends Environment {
   quick: boolean;
-  /** Where pg-replicator ran: in the benchmark's process (startService) or as its own process. */
-  oursProcess: 'in-process' | 'separate';
+  /** The methods compared, in column order, the yardstick first. */
+  methods: MethodName[];
+  /** The method the others' ratios are taken against, when it ran. */
+  yardstick?: MethodName;
+  methodDescriptions: PerMethod<string>;
+  /** Each method's effective settings (native: the subscription's; ours: the environment given to `replicator run`). */
+  methodSettings: PerMethod<Record<string, string | boolean>>;
+  /** How the replicator's processes were run. */
+  replicator: ReplicatorBuild;
+  servers: { primary: Record<string, string>; replica: Record<string, string>; dataFileSystem: string };
   sizes: Sizes;
-  nativeSubscription?: NativeSettings;
   workloads: Partial<Workloads>;
   totalSeconds: number;
   loadAverageAtEnd: number;
@@ -59,6 +67,8 @@ function git(args: string[]): string {
     return '';
   }
 }
+
+export const loadAverage = (): number => Math.round((os.loadavg()[0] ?? 0) * 100) / 100;
 
 export function describeEnvironment(postgres: string): Environment {
   return {
@@ -73,7 +83,7 @@ export function describeEnvironment(postgres: string): Environment {
     },
     node: process.version,
     postgres,
-    loadAverageAtStart: Math.round((os.loadavg()[0] ?? 0) * 100) / 100,
+    loadAverageAtStart: loadAverage(),
   };
 }
 
@@ -81,8 +91,7 @@ export function describeEnvironment(postgres: string): Environment {
 export function writeResults(results: BenchResults): string {
   const dir = path.join(REPO_ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const variant = `${results.quick ? '-quick' : ''}${results.oursProcess === 'separate' ? '-separate-process' : ''}`;
-  const file = path.join(dir, `${results.date.slice(0, 10)}-${results.commit}${variant}.json`);
+  const file = path.join(dir, `${results.date.slice(0, 10)}-${results.commit}${results.quick ? '-quick' : ''}.json`);
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   return file;
 }

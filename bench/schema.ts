@@ -1,52 +1,52 @@
 /**
- * Fresh tables for every run, so no run inherits another's rows, dead tuples,
- * change log or replication position. The schemas are the project's own
- * (installPrimary / installReplica run db/init.sql), so the benchmark measures
- * exactly what a user installs.
+ * The benchmark's own table, created with plain SQL on both servers, the way
+ * an application's table exists before anyone replicates it. Its shape is the
+ * demo's users table (bigint key, text columns, a unique text column,
+ * timestamptz), but it is not the table `replicator install-primary` creates:
+ * the benchmark depends on nothing the replicator installs.
  */
 import type pg from 'pg';
-import { installDemo } from '../src/embedded/install-demo.js';
+import type { ComparedTable } from './measure.js';
 
-const CAPTURE_TRIGGERS = [
-  'users_change_trigger',
-  'users_change_trigger_update',
-  'users_change_trigger_delete',
-  'users_change_trigger_truncate',
-];
+export const ITEMS = 'bench.items';
 
-/**
- * Drops and recreates users and user_changes. Without capture (the native run,
- * and the capture-cost baseline) the four capture triggers are dropped so they
- * cost nothing; the demo's updated_at trigger stays, since it is part of the
- * application's table and fires the same under both methods.
- */
-export async function resetPrimary(primary: pg.ClientBase, options: { capture: boolean }): Promise<void> {
-  // The replicator schema too, if the install keeps bookkeeping there: nothing of a previous run survives.
-  await primary.query('DROP TABLE IF EXISTS users, user_changes CASCADE; DROP SCHEMA IF EXISTS replicator CASCADE');
-  await installDemo(primary, 'primary');
-  if (!options.capture) {
-    for (const trigger of CAPTURE_TRIGGERS) await primary.query(`DROP TRIGGER ${trigger} ON users`);
-  }
-  await primary.query('CHECKPOINT');
-}
+export const ITEMS_TABLE: ComparedTable = {
+  table: ITEMS,
+  key: ['id'],
+  columns: ['id', 'name', 'email', 'created_at', 'updated_at'],
+};
 
-// Stamps each row's arrival on the replica. ENABLE ALWAYS: both native apply
-// and pg-replicator write with session_replication_role = replica, under which
-// ordinary triggers do not fire.
+const CREATE_ITEMS = `
+  CREATE SCHEMA bench;
+  CREATE TABLE bench.items (
+    id         bigint PRIMARY KEY,
+    name       text NOT NULL,
+    email      text NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+  );`;
+
+// Stamps each row's arrival on the replica, for the lag workloads. ENABLE
+// ALWAYS: native apply and pg-replicator both write with
+// session_replication_role = replica, under which ordinary triggers do not fire.
 const ARRIVAL_STAMP = `
-  ALTER TABLE users ADD COLUMN arrived_at timestamptz;
-  CREATE OR REPLACE FUNCTION bench_stamp_arrival() RETURNS trigger LANGUAGE plpgsql AS $$
+  ALTER TABLE bench.items ADD COLUMN arrived_at timestamptz;
+  CREATE FUNCTION bench.stamp_arrival() RETURNS trigger LANGUAGE plpgsql AS $$
   BEGIN
     NEW.arrived_at = clock_timestamp();
     RETURN NEW;
   END $$;
-  CREATE TRIGGER users_arrival BEFORE INSERT OR UPDATE ON users FOR EACH ROW EXECUTE FUNCTION bench_stamp_arrival();
-  ALTER TABLE users ENABLE ALWAYS TRIGGER users_arrival;`;
+  CREATE TRIGGER items_arrival BEFORE INSERT OR UPDATE ON bench.items FOR EACH ROW EXECUTE FUNCTION bench.stamp_arrival();
+  ALTER TABLE bench.items ENABLE ALWAYS TRIGGER items_arrival;`;
 
-/** Drops and recreates the replica's users table and pg-replicator's position. */
-export async function resetReplica(replica: pg.ClientBase, options: { arrivalStamp: boolean }): Promise<void> {
-  await replica.query('DROP TABLE IF EXISTS users CASCADE; DROP SCHEMA IF EXISTS replicator CASCADE');
-  await installDemo(replica, 'replica');
+export interface ItemsOptions {
+  /** The replica's arrived_at column and trigger (lag workloads). */
+  arrivalStamp?: boolean;
+}
+
+/** bench.items on both servers of a run's fresh databases. */
+export async function createItems(primary: pg.ClientBase, replica: pg.ClientBase, options: ItemsOptions = {}): Promise<void> {
+  await primary.query(CREATE_ITEMS);
+  await replica.query(CREATE_ITEMS);
   if (options.arrivalStamp) await replica.query(ARRIVAL_STAMP);
-  await replica.query('CHECKPOINT');
 }

@@ -17,6 +17,10 @@ export interface Sizes {
   seedRate: number;
   seedSeconds: number;
   seedPollInterval: string;
+  /** pgbench's TPC-B: scale factor, client connections, seconds per run. */
+  pgbenchScale: number;
+  pgbenchClients: number;
+  pgbenchSeconds: number;
   /** Per workload and method: longer means something is broken, not slow. */
   timeoutMs: number;
 }
@@ -35,6 +39,9 @@ export const FULL: Sizes = {
   seedRate: 50,
   seedSeconds: 5,
   seedPollInterval: '5s',
+  pgbenchScale: 10,
+  pgbenchClients: 4,
+  pgbenchSeconds: 30,
   timeoutMs: 120_000,
 };
 
@@ -52,5 +59,8 @@ export const QUICK: Sizes = {
   seedRate: 50,
   seedSeconds: 2,
   seedPollInterval: '5s',
+  pgbenchScale: 10,
+  pgbenchClients: 4,
+  pgbenchSeconds: 5,
   timeoutMs: 60_000,
 };

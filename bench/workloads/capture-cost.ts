@@ -1,66 +1,84 @@
 /**
- * capture cost: what pg-replicator's triggers cost the application's writes
- * on the primary, with nothing replicating. The same inserts run on a users
- * table without capture triggers and with them; ratio = time with / without.
- * Runs alternate (without, with, without, ...) and the median of each is
- * kept, so a burst of noise on this shared machine does not land on one side.
+ * capture cost: what a method's capture costs the application's writes on the
+ * primary, with nothing replicating. The same inserts run on bench.items with
+ * nothing installed and with the method's capture installed (for
+ * pg-replicator: install-primary, install-replica and add, no `replicator
+ * run`); ratio = time with / without. Runs alternate (without, with, without,
+ * ...) on fresh databases each and the median of each is kept, so a burst of
+ * noise on this shared machine does not land on one side.
  */
-import { median, now, round } from '../measure.js';
-import { stopNativeReplication } from '../native-replication.js';
-import { resetPrimary } from '../schema.js';
-import { WRITER_CONNECTIONS } from '../servers.js';
+import { median, now, round, withTimeout } from '../measure.js';
+import type { PerMethod, ReplicationMethod } from '../methods.js';
+import { createItems, ITEMS } from '../schema.js';
+import { freshDatabases, type RunDatabases, WRITER_CONNECTIONS } from '../servers.js';
 import type { BenchContext } from '../workload.js';
+import { settle } from '../workload.js';
 import { runClosedLoop } from '../writers.js';
 import { insertOne, insertRange } from './statements.js';
 
 export interface CaptureTimings {
   /** Median ms, and every run's ms. */
-  withoutMs: number;
   withMs: number;
   ratio: number;
-  runsWithoutMs: number[];
   runsWithMs: number[];
 }
 
+export interface CaptureKind {
+  /** Median ms with nothing installed, and every run's ms. */
+  withoutMs: number;
+  runsWithoutMs: number[];
+  methods: PerMethod<CaptureTimings>;
+}
+
 export interface CaptureFigures {
-  bulk: CaptureTimings & { rows: number };
-  single: CaptureTimings & { transactions: number; connections: number };
+  bulk: CaptureKind & { rows: number };
+  single: CaptureKind & { transactions: number; connections: number };
 }
 
-async function timeBulk(ctx: BenchContext, capture: boolean): Promise<number> {
-  await resetPrimary(ctx.servers.primary, { capture });
-  const start = now();
-  await ctx.servers.primary.query(insertRange(1, ctx.sizes.captureBulkRows));
-  return now() - start;
+type Timing = (db: RunDatabases) => Promise<number>;
+
+async function timeOnce(ctx: BenchContext, method: ReplicationMethod | undefined, time: Timing): Promise<number> {
+  const { timeoutMs } = ctx.sizes;
+  const db = await freshDatabases(ctx.servers, method ? `capture_${method.name}` : 'no_capture');
+  try {
+    await createItems(db.primary, db.replica);
+    await method?.installCapture?.(db, [ITEMS], timeoutMs);
+    await settle(db, timeoutMs);
+    return round(await withTimeout(time(db), timeoutMs, `capture cost (${method?.name ?? 'no capture'})`));
+  } finally {
+    await db.drop();
+  }
 }
 
-async function timeSingle(ctx: BenchContext, capture: boolean): Promise<number> {
-  await resetPrimary(ctx.servers.primary, { capture });
-  const run = await runClosedLoop(ctx.servers.writers, WRITER_CONNECTIONS, ctx.sizes.captureSingleRows, insertOne);
-  return run.lastEnd - run.firstStart;
-}
-
-async function compare(ctx: BenchContext, time: (capture: boolean) => Promise<number>): Promise<CaptureTimings> {
+async function compare(ctx: BenchContext, capturing: readonly ReplicationMethod[], time: Timing): Promise<CaptureKind> {
   const without: number[] = [];
-  const withCapture: number[] = [];
+  const withCapture = new Map<ReplicationMethod, number[]>(capturing.map((m) => [m, []]));
   for (let i = 0; i < ctx.sizes.captureRepeats; i++) {
-    without.push(round(await time(false)));
-    withCapture.push(round(await time(true)));
+    without.push(await timeOnce(ctx, undefined, time));
+    for (const m of capturing) withCapture.get(m)?.push(await timeOnce(ctx, m, time));
   }
   const withoutMs = median(without);
-  const withMs = median(withCapture);
-  return { withoutMs, withMs, ratio: round(withMs / withoutMs, 2), runsWithoutMs: without, runsWithMs: withCapture };
+  const methods: PerMethod<CaptureTimings> = {};
+  for (const [m, runs] of withCapture) {
+    const withMs = median(runs);
+    methods[m.name] = { withMs, ratio: round(withMs / withoutMs, 2), runsWithMs: runs };
+  }
+  return { withoutMs, runsWithoutMs: without, methods };
 }
 
 export async function runCaptureCost(ctx: BenchContext): Promise<CaptureFigures> {
-  // Nothing may replicate meanwhile: no subscription, no pg-replicator running.
-  await stopNativeReplication(ctx.servers.primary, ctx.servers.replica);
-  ctx.progress(`capture cost: bulk ${ctx.sizes.captureBulkRows} rows...`);
-  const bulk = await compare(ctx, (capture) => timeBulk(ctx, capture));
-  ctx.progress(`capture cost: ${ctx.sizes.captureSingleRows} single-row inserts from ${WRITER_CONNECTIONS} connections...`);
-  const single = await compare(ctx, (capture) => timeSingle(ctx, capture));
-  return {
-    bulk: { ...bulk, rows: ctx.sizes.captureBulkRows },
-    single: { ...single, transactions: ctx.sizes.captureSingleRows, connections: WRITER_CONNECTIONS },
-  };
+  const capturing = ctx.methods.filter((m) => m.installCapture);
+  const { captureBulkRows: rows, captureSingleRows: transactions } = ctx.sizes;
+  ctx.progress(`capture cost: bulk ${rows} rows, without and with ${capturing.map((m) => m.name).join(', ')}...`);
+  const bulk = await compare(ctx, capturing, async (db) => {
+    const start = now();
+    await db.primary.query(insertRange(1, rows));
+    return now() - start;
+  });
+  ctx.progress(`capture cost: ${transactions} single-row inserts from ${WRITER_CONNECTIONS} connections...`);
+  const single = await compare(ctx, capturing, async (db) => {
+    const run = await runClosedLoop(db.writers, WRITER_CONNECTIONS, transactions, insertOne);
+    return run.lastEnd - run.firstStart;
+  });
+  return { bulk: { ...bulk, rows }, single: { ...single, transactions, connections: WRITER_CONNECTIONS } };
 }

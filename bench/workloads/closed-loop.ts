@@ -4,11 +4,12 @@
  */
 import type pg from 'pg';
 import { round, waitUntil } from '../measure.js';
-import { WRITER_CONNECTIONS } from '../servers.js';
-import type { BenchContext, PerMethod } from '../workload.js';
-import { forEachMethod } from '../workload.js';
+import type { PerMethod } from '../methods.js';
+import { type RunDatabases, WRITER_CONNECTIONS } from '../servers.js';
+import type { BenchContext, Checked } from '../workload.js';
+import { forEachMethod, settle } from '../workload.js';
 import { runClosedLoop } from '../writers.js';
-import { deleteOne, haveIds, haveUpdates, insertOne, insertRange, lackIds, updateOne, userId } from './statements.js';
+import { deleteOne, haveIds, haveUpdates, insertOne, insertRange, itemId, itemsSetup, lackIds, updateOne } from './statements.js';
 
 export interface ClosedLoopFigures {
   transactions: number;
@@ -31,38 +32,32 @@ interface Kind {
 }
 
 const KINDS = {
-  oltp: { name: 'oltp', preload: false, statement: insertOne, arrived: (r, last) => haveIds(r, last.map(userId)) },
+  oltp: { name: 'oltp', preload: false, statement: insertOne, arrived: (r, last) => haveIds(r, last.map(itemId)) },
   update: { name: 'update', preload: true, statement: updateOne, arrived: haveUpdates },
-  delete: { name: 'delete', preload: true, statement: deleteOne, arrived: (r, last) => lackIds(r, last.map(userId)) },
+  delete: { name: 'delete', preload: true, statement: deleteOne, arrived: (r, last) => lackIds(r, last.map(itemId)) },
 } satisfies Record<string, Kind>;
 
 /**
  * Rows for update/delete, inserted and replicated before the clock starts;
- * then pg-replicator's acknowledgment finishes and both sides are vacuumed,
- * so the measured phase starts from the same clean state for both methods.
+ * then every table of both databases is vacuumed (the replicator's change
+ * logs too, without the benchmark naming them) and both servers settle, so
+ * the measured phase starts from the same clean state for every method.
  */
-async function preload(ctx: BenchContext, rows: number): Promise<void> {
-  const { primary, replica } = ctx.servers;
-  await primary.query(insertRange(1, rows));
-  await waitUntil('preload: replica holds every row', () => haveIds(replica, [rows]), ctx.sizes.timeoutMs);
-  await waitUntil(
-    'preload: changes acknowledged',
-    async () => (await primary.query('SELECT FROM user_changes WHERE NOT processed LIMIT 1')).rows.length === 0,
-    ctx.sizes.timeoutMs,
-  );
-  await primary.query('VACUUM (ANALYZE) users, user_changes');
-  await replica.query('VACUUM (ANALYZE) users');
-  await Promise.all([primary.query('CHECKPOINT'), replica.query('CHECKPOINT')]);
+async function preload(db: RunDatabases, rows: number, timeoutMs: number): Promise<void> {
+  await db.primary.query(insertRange(1, rows));
+  await waitUntil('preload: replica holds every row', () => haveIds(db.replica, [rows]), timeoutMs);
+  await settle(db, timeoutMs);
+  await Promise.all([db.primary.query('VACUUM (ANALYZE)'), db.replica.query('VACUUM (ANALYZE)')]);
+  await settle(db, timeoutMs);
 }
 
-async function measure(ctx: BenchContext, kind: Kind, transactions: number): Promise<ClosedLoopFigures> {
-  if (kind.preload) await preload(ctx, transactions);
-  const { writers, replica } = ctx.servers;
-  const writes = await runClosedLoop(writers, WRITER_CONNECTIONS, transactions, kind.statement);
+async function measure(db: RunDatabases, kind: Kind, transactions: number, timeoutMs: number): Promise<ClosedLoopFigures> {
+  if (kind.preload) await preload(db, transactions, timeoutMs);
+  const writes = await runClosedLoop(db.writers, WRITER_CONNECTIONS, transactions, kind.statement);
   const caughtUp = await waitUntil(
     `${kind.name}: replica caught up`,
-    () => kind.arrived(replica, writes.lastIndexes),
-    ctx.sizes.timeoutMs,
+    () => kind.arrived(db.replica, writes.lastIndexes),
+    timeoutMs,
   );
   const writeMs = writes.lastEnd - writes.firstStart;
   const endToEndMs = caughtUp - writes.firstStart;
@@ -76,17 +71,13 @@ async function measure(ctx: BenchContext, kind: Kind, transactions: number): Pro
   };
 }
 
-export function runOltp(ctx: BenchContext): Promise<PerMethod<ClosedLoopFigures & { rows: number }>> {
-  const n = ctx.sizes.oltpTransactions;
-  return forEachMethod(ctx, `oltp ${n} inserts`, () => measure(ctx, KINDS.oltp, n));
+function run(ctx: BenchContext, kind: Kind, label: string, n: number): Promise<PerMethod<ClosedLoopFigures & Checked>> {
+  return forEachMethod(ctx, label, itemsSetup(), (db) => measure(db, kind, n, ctx.sizes.timeoutMs));
 }
 
-export function runUpdate(ctx: BenchContext): Promise<PerMethod<ClosedLoopFigures & { rows: number }>> {
-  const n = ctx.sizes.updateTransactions;
-  return forEachMethod(ctx, `update ${n} rows`, () => measure(ctx, KINDS.update, n));
-}
-
-export function runDelete(ctx: BenchContext): Promise<PerMethod<ClosedLoopFigures & { rows: number }>> {
-  const n = ctx.sizes.deleteTransactions;
-  return forEachMethod(ctx, `delete ${n} rows`, () => measure(ctx, KINDS.delete, n));
-}
+export const runOltp = (ctx: BenchContext) =>
+  run(ctx, KINDS.oltp, `oltp ${ctx.sizes.oltpTransactions} inserts`, ctx.sizes.oltpTransactions);
+export const runUpdate = (ctx: BenchContext) =>
+  run(ctx, KINDS.update, `update ${ctx.sizes.updateTransactions} rows`, ctx.sizes.updateTransactions);
+export const runDelete = (ctx: BenchContext) =>
+  run(ctx, KINDS.delete, `delete ${ctx.sizes.deleteTransactions} rows`, ctx.sizes.deleteTransactions);

@@ -13,12 +13,13 @@
  */
 import type pg from 'pg';
 import { type LatencySummary, round, summarize, waitUntil } from '../measure.js';
-import type { RunOptions } from '../replication.js';
-import { WRITER_CONNECTIONS } from '../servers.js';
-import type { BenchContext, PerMethod } from '../workload.js';
+import type { PerMethod, ReplicationMethod } from '../methods.js';
+import { ITEMS } from '../schema.js';
+import { type RunDatabases, WRITER_CONNECTIONS } from '../servers.js';
+import type { BenchContext, Checked } from '../workload.js';
 import { forEachMethod, runOnce } from '../workload.js';
 import { runPaced } from '../writers.js';
-import { countRows, insertOne } from './statements.js';
+import { countRows, insertOne, itemsSetup } from './statements.js';
 
 export interface LagFigures {
   targetRate: number;
@@ -33,15 +34,14 @@ async function stamps(client: pg.ClientBase, sql: string): Promise<Map<number, n
   return new Map(rows.map((r) => [Number(r.id), r.t]));
 }
 
-export async function measureLag(ctx: BenchContext, rate: number, seconds: number): Promise<LagFigures> {
-  const { primary, replica, writers } = ctx.servers;
-  const load = await runPaced(writers, WRITER_CONNECTIONS, rate, seconds * 1000, insertOne);
-  await waitUntil('lag: replica holds every row', async () => (await countRows(replica)) === load.issued, ctx.sizes.timeoutMs);
+export async function measureLag(db: RunDatabases, rate: number, seconds: number, timeoutMs: number): Promise<LagFigures> {
+  const load = await runPaced(db.writers, WRITER_CONNECTIONS, rate, seconds * 1000, insertOne);
+  await waitUntil('lag: replica holds every row', async () => (await countRows(db.replica)) === load.issued, timeoutMs, 10);
   const committed = await stamps(
-    primary,
-    'SELECT user_id AS id, (extract(epoch FROM pg_xact_commit_timestamp(xmin)) * 1000)::float8 AS t FROM users',
+    db.primary,
+    `SELECT id, (extract(epoch FROM pg_xact_commit_timestamp(xmin)) * 1000)::float8 AS t FROM ${ITEMS}`,
   );
-  const arrived = await stamps(replica, 'SELECT user_id AS id, (extract(epoch FROM arrived_at) * 1000)::float8 AS t FROM users');
+  const arrived = await stamps(db.replica, `SELECT id, (extract(epoch FROM arrived_at) * 1000)::float8 AS t FROM ${ITEMS}`);
   const lags: number[] = [];
   for (const [id, t] of committed) {
     const a = arrived.get(id);
@@ -64,22 +64,24 @@ export async function measureLag(ctx: BenchContext, rate: number, seconds: numbe
   };
 }
 
-const STAMPED: RunOptions = { arrivalStamp: true };
-
-export function runLag(ctx: BenchContext): Promise<PerMethod<LagFigures & { rows: number }>> {
-  const { lagRate, lagSeconds } = ctx.sizes;
-  return forEachMethod(ctx, `lag ${lagRate} tx/s for ${lagSeconds} s`, () => measureLag(ctx, lagRate, lagSeconds), STAMPED);
+export function runLag(ctx: BenchContext): Promise<PerMethod<LagFigures & Checked>> {
+  const { lagRate, lagSeconds, timeoutMs } = ctx.sizes;
+  return forEachMethod(ctx, `lag ${lagRate} tx/s for ${lagSeconds} s`, itemsSetup({ arrivalStamp: true }), (db) =>
+    measureLag(db, lagRate, lagSeconds, timeoutMs),
+  );
 }
 
+export type SeedFigures = LagFigures & Checked & { pollInterval: string };
+
 /** pg-replicator without LISTEN, polling: for reference, no native counterpart. */
-export function runSeedLag(ctx: BenchContext): Promise<LagFigures & { rows: number; pollInterval: string }> {
-  const { seedRate, seedSeconds, seedPollInterval } = ctx.sizes;
-  const options: RunOptions = { ...STAMPED, ours: { env: { USE_LISTEN: 'false', POLL_INTERVAL: seedPollInterval } } };
+export function runSeedLag(ctx: BenchContext, method: ReplicationMethod): Promise<SeedFigures> {
+  const { seedRate, seedSeconds, seedPollInterval, timeoutMs } = ctx.sizes;
+  const setup = itemsSetup({ arrivalStamp: true }, { env: { USE_LISTEN: 'false', POLL_INTERVAL: seedPollInterval } });
   return runOnce(
     ctx,
-    'ours',
+    method,
     `seed mode lag ${seedRate} tx/s for ${seedSeconds} s, polling every ${seedPollInterval}`,
-    async () => ({ ...(await measureLag(ctx, seedRate, seedSeconds)), pollInterval: seedPollInterval }),
-    options,
+    setup,
+    async (db) => ({ ...(await measureLag(db, seedRate, seedSeconds, timeoutMs)), pollInterval: seedPollInterval }),
   );
 }

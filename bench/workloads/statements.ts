@@ -1,40 +1,49 @@
 /**
- * The writes every workload makes, and the cheap replica queries that tell
- * when they have all arrived. Ids are chosen by the benchmark (1..N), so each
- * check is an index lookup of a few known keys instead of a count(*) that
- * would cost the replica more the bigger the table.
+ * The writes every bench.items workload makes, and the cheap replica queries
+ * that tell when they have all arrived. Ids are chosen by the benchmark
+ * (1..N), so each check is an index lookup of a few known keys instead of a
+ * count(*) that would cost the replica more the bigger the table.
  */
 import type pg from 'pg';
+import { createItems, ITEMS, ITEMS_TABLE, type ItemsOptions } from '../schema.js';
+import type { RunSetup } from '../workload.js';
 
-export const userId = (index: number): number => index + 1;
+export const itemId = (index: number): number => index + 1;
+
+/** The run setup of every bench.items workload. */
+export const itemsSetup = (options: ItemsOptions = {}, spawn?: RunSetup['spawn']): RunSetup => ({
+  tables: [ITEMS_TABLE],
+  create: (db) => createItems(db.primary, db.replica, options),
+  spawn,
+});
 
 /** One statement, one transaction: rows first..last, generated server-side so the client costs nothing. */
 export const insertRange = (first: number, last: number) => ({
-  text: `INSERT INTO users (user_id, name, email)
-         SELECT g, 'User ' || g, 'user' || g || '@example.com' FROM generate_series($1::bigint, $2::bigint) g`,
+  text: `INSERT INTO ${ITEMS} (id, name, email)
+         SELECT g, 'Item ' || g, 'item' || g || '@example.com' FROM generate_series($1::bigint, $2::bigint) g`,
   values: [first, last],
 });
 
 export const insertOne = (index: number) => ({
-  text: 'INSERT INTO users (user_id, name, email) VALUES ($1, $2, $3)',
-  values: [userId(index), `User ${userId(index)}`, `user${userId(index)}@example.com`],
+  text: `INSERT INTO ${ITEMS} (id, name, email) VALUES ($1, $2, $3)`,
+  values: [itemId(index), `Item ${itemId(index)}`, `item${itemId(index)}@example.com`],
 });
 
-export const updatedName = (index: number): string => `Updated ${userId(index)}`;
+export const updatedName = (index: number): string => `Updated ${itemId(index)}`;
 
 export const updateOne = (index: number) => ({
-  text: 'UPDATE users SET name = $2 WHERE user_id = $1',
-  values: [userId(index), updatedName(index)],
+  text: `UPDATE ${ITEMS} SET name = $2, updated_at = now() WHERE id = $1`,
+  values: [itemId(index), updatedName(index)],
 });
 
 export const deleteOne = (index: number) => ({
-  text: 'DELETE FROM users WHERE user_id = $1',
-  values: [userId(index)],
+  text: `DELETE FROM ${ITEMS} WHERE id = $1`,
+  values: [itemId(index)],
 });
 
 /** All of these ids are on the replica. */
 export async function haveIds(replica: pg.ClientBase, ids: readonly number[]): Promise<boolean> {
-  const { rows } = await replica.query<{ n: number }>('SELECT count(*)::int AS n FROM users WHERE user_id = ANY($1::bigint[])', [
+  const { rows } = await replica.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${ITEMS} WHERE id = ANY($1::bigint[])`, [
     ids,
   ]);
   return rows[0]?.n === ids.length;
@@ -42,7 +51,7 @@ export async function haveIds(replica: pg.ClientBase, ids: readonly number[]): P
 
 /** None of these ids is on the replica. */
 export async function lackIds(replica: pg.ClientBase, ids: readonly number[]): Promise<boolean> {
-  const { rows } = await replica.query('SELECT FROM users WHERE user_id = ANY($1::bigint[]) LIMIT 1', [ids]);
+  const { rows } = await replica.query(`SELECT FROM ${ITEMS} WHERE id = ANY($1::bigint[]) LIMIT 1`, [ids]);
   return rows.length === 0;
 }
 
@@ -50,13 +59,13 @@ export async function lackIds(replica: pg.ClientBase, ids: readonly number[]): P
 export async function haveUpdates(replica: pg.ClientBase, indexes: readonly number[]): Promise<boolean> {
   const { rows } = await replica.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM unnest($1::bigint[], $2::text[]) AS x(id, name)
-     JOIN users u ON u.user_id = x.id AND u.name = x.name`,
-    [indexes.map(userId), indexes.map(updatedName)],
+     JOIN ${ITEMS} i ON i.id = x.id AND i.name = x.name`,
+    [indexes.map(itemId), indexes.map(updatedName)],
   );
   return rows[0]?.n === indexes.length;
 }
 
 export async function countRows(client: pg.ClientBase): Promise<number> {
-  const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM users');
+  const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${ITEMS}`);
   return rows[0]?.n ?? 0;
 }

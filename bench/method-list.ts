@@ -1,0 +1,12 @@
+/**
+ * The methods every comparative workload runs, in this order, the yardstick
+ * first. A new method is one more entry (and its name in METHOD_NAMES).
+ */
+import type { ReplicationMethod } from './methods.js';
+import { nativeMethod } from './native-replication.js';
+import { oursMethod } from './ours-replication.js';
+
+export const METHODS: readonly ReplicationMethod[] = [nativeMethod, oursMethod({ name: 'ours', listens: true })];
+
+/** The method the others' ratios are taken against. */
+export const YARDSTICK = nativeMethod;

@@ -1,0 +1,4 @@
+/** Where the benchmark finds the project it measures. */
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
