@@ -118,6 +118,38 @@ async function selectTables(primary: Side, names: readonly string[] | undefined)
   });
 }
 
+/** The SQL to compare a table with, or why it cannot be compared now: a schema error, or an initial copy not finished. */
+export type TableToCompare = { sql: TableSql } | { status: 'skipped' | 'error'; message: string };
+
+export async function tableToCompare(primary: Side, replica: Side, entry: RegisteredTable): Promise<TableToCompare> {
+  let table: ReplicatedTable;
+  let collateC: Set<string>;
+  try {
+    table = await primary.read((pc) => describeReplicatedTable(pc, entry));
+    collateC = await primary.read((pc) =>
+      replica.read(async (rc) => {
+        await checkReplicaTable(pc, rc, table);
+        return keyColumnsToCollateC(pc, rc, table);
+      }),
+    );
+  } catch (error) {
+    if (!isReplicatorError(error) || (error.code !== 'SCHEMA_MISSING' && error.code !== 'SCHEMA_MISMATCH')) throw error;
+    return { status: 'error', message: error.message };
+  }
+  if (table.copyRequestedAt !== null) {
+    const progress = await replica.read((rc) => readCopyProgress(rc, table.table));
+    if (!progress || progress.requestedAt !== table.copyRequestedAt || !progress.done) {
+      return {
+        status: 'skipped',
+        message: progress
+          ? `initial copy not finished (${progress.rowsCopied} rows copied); verify it once the copy is done`
+          : 'initial copy not started; it runs when `replicator run` runs',
+      };
+    }
+  }
+  return { sql: new TableSql(table, collateC) };
+}
+
 async function verifyTable(
   primary: Side,
   replica: Side,
@@ -131,34 +163,14 @@ async function verifyTable(
     report.elapsedMs = Math.round(performance.now() - started);
     return report;
   };
-  let table: ReplicatedTable;
-  let collateC: Set<string>;
-  try {
-    table = await primary.read((pc) => describeReplicatedTable(pc, entry));
-    collateC = await primary.read((pc) =>
-      replica.read(async (rc) => {
-        await checkReplicaTable(pc, rc, table);
-        return keyColumnsToCollateC(pc, rc, table);
-      }),
-    );
-  } catch (error) {
-    if (!isReplicatorError(error) || (error.code !== 'SCHEMA_MISSING' && error.code !== 'SCHEMA_MISMATCH')) throw error;
-    report.status = 'error';
-    report.message = error.message;
+  const prepared = await tableToCompare(primary, replica, entry);
+  if (!('sql' in prepared)) {
+    report.status = prepared.status;
+    report.message = prepared.message;
     return done();
   }
-  if (table.copyRequestedAt !== null) {
-    const progress = await replica.read((rc) => readCopyProgress(rc, table.table));
-    if (!progress || progress.requestedAt !== table.copyRequestedAt || !progress.done) {
-      report.status = 'skipped';
-      report.message = progress
-        ? `initial copy not finished (${progress.rowsCopied} rows copied); verify it once the copy is done`
-        : 'initial copy not started; it runs when `replicator run` runs';
-      return done();
-    }
-  }
-  report.collateC = [...collateC];
-  const sql = new TableSql(table, collateC);
+  const { sql } = prepared;
+  report.collateC = [...sql.collateC];
 
   const ranges = await compareRanges(primary, replica, sql, { ...DEFAULT_RANGES, ...options.ranges });
   report.rows = { primary: ranges.primaryRows, replica: ranges.replicaRows };
