@@ -1,6 +1,7 @@
 /**
  * Wires the pipeline together for `replicator run`: two pools, the LISTEN
- * connection, the loop, the health monitor and the HTTP API.
+ * connection, the loop, the health monitor, continuous verification and the
+ * HTTP API.
  */
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
@@ -16,6 +17,7 @@ import { HealthMonitor } from './replication/health-monitor.js';
 import { ReplicationLoop } from './replication/replication-loop.js';
 import { ReplicationStatus } from './replication/replication-status.js';
 import { ChangeNotifications } from './source/change-notifications.js';
+import { ContinuousVerifier } from './verify/continuous-verify.js';
 
 export interface Service {
   status: ReplicationStatus;
@@ -81,6 +83,12 @@ export async function startService(config: Config, urls: ServiceUrls, log: Logge
     () => loop.currentPosition()?.snapshot,
   );
 
+  // Compares every table with the primary in the background, within VERIFY_SHARE of the time (0: off).
+  const verifier =
+    config.verifyShare > 0
+      ? new ContinuousVerifier({ ...urls, classify }, status, log, { share: config.verifyShare })
+      : undefined;
+
   const api: FastifyInstance = createApi(status, { metrics, token: config.apiToken });
   try {
     await api.listen({ host: config.httpHost, port: config.httpPort });
@@ -107,12 +115,14 @@ export async function startService(config: Config, urls: ServiceUrls, log: Logge
   notifications?.start();
   monitor.start();
   void loop.start();
+  verifier?.start();
 
   return {
     status,
     metrics,
     url,
     async stop() {
+      await verifier?.stop();
       await loop.stop();
       await monitor.stop();
       await notifications?.stop();
