@@ -10,6 +10,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { ReplicatorMetrics } from '../metrics/replicator-metrics.js';
 import { unhealthyReason } from '../replication/health-monitor.js';
 import type { ReplicationStatus } from '../replication/replication-status.js';
+import { degradedReason } from '../verify/divergences.js';
 import { DASHBOARD_CSP, loadDashboard } from './dashboard-assets.js';
 import { requireToken } from './require-token.js';
 import { healthSchema, statusSchema } from './schemas.js';
@@ -53,7 +54,7 @@ export function createApi(status: ReplicationStatus, options: ApiOptions = {}): 
           tags: ['status'],
           summary: 'Replication status',
           description:
-            "The Go demo's six fields (same names and types) followed by ours. `initial_copy` appears only while or after an initial copy of existing rows runs.",
+            "The Go demo's six fields (same names and types) followed by ours. `initial_copy` appears only while or after an initial copy of existing rows runs; `verify` only while continuous verification is on (VERIFY_SHARE > 0).",
           response: { 200: { description: 'The status now', ...statusSchema } },
         },
       },
@@ -67,9 +68,12 @@ export function createApi(status: ReplicationStatus, options: ApiOptions = {}): 
           tags: ['monitoring'],
           summary: 'Health check',
           description:
-            '200 when both databases answer and the last replication attempt succeeded; 503 with the reason otherwise.',
+            '200 when both databases answer and the last replication attempt succeeded (`degraded` with the reason when continuous verification found rows that differ: visible, but no reason to stop routing); 503 with the reason otherwise.',
           response: {
-            200: { description: 'Healthy', ...healthSchema },
+            200: {
+              description: 'Healthy (ok), or degraded: the replica differs from the primary in the rows named',
+              ...healthSchema,
+            },
             503: {
               description: 'Unhealthy: a database is unreachable, replication is failing, stopped or starting',
               ...healthSchema,
@@ -79,6 +83,8 @@ export function createApi(status: ReplicationStatus, options: ApiOptions = {}): 
       },
       async (_request, reply) => {
         const reason = unhealthyReason(status);
+        const degraded = reason === null ? degradedReason(status.verify) : null;
+        if (degraded !== null) return { status: 'degraded', reason: degraded };
         if (reason === null) return { status: 'ok' };
         return reply.code(503).send({ status: 'unhealthy', reason });
       },
