@@ -159,14 +159,12 @@ export class ContinuousVerifier {
       }
       this.forgetTablesNotIn(entries);
       if (entries.length === 0) {
-        this.publish();
         await this.idle();
         continue;
       }
       for (const entry of entries) {
         if (this.stopping || this.status.state !== 'running') break;
         await this.step(this.stateOf(entry));
-        this.publish();
         await this.pause();
       }
     }
@@ -314,15 +312,18 @@ export class ContinuousVerifier {
     this.status.verify = status;
   }
 
-  /** The throttle's pause after a stretch of work. */
+  /** The throttle's pause after a stretch of work (what it found is published first, with the work it took). */
   private async pause(): Promise<void> {
-    await this.sleep(this.throttle.endWork());
+    const owed = this.throttle.endWork();
+    this.publish();
+    await this.sleep(owed);
     this.throttle.resume();
   }
 
   /** Nothing to do for now: wait without counting it as work. */
   private async idle(): Promise<void> {
     const owed = this.throttle.endWork();
+    this.publish();
     await this.sleep(Math.max(owed, this.options.idleMs ?? IDLE_MS));
     this.throttle.resume();
   }

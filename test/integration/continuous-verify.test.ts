@@ -245,7 +245,7 @@ describe('continuous verification', () => {
     const watcher = async () => {
       while (writing) {
         const [s, h] = await Promise.all([status(), health()]);
-        if ((s.lag_ms ?? 0) > 100) lagged++;
+        if (Math.max(s.lag_ms ?? 0, s.last_batch_lag_ms ?? 0) > 100) lagged++;
         for (const t of s.verify?.tables ?? []) for (const d of t.divergent) seen.push(`${t.table} ${d.key} ${d.kind}`);
         if (h.body.status !== 'ok') seen.push(`health ${h.code} ${JSON.stringify(h.body)}`);
       }
@@ -285,10 +285,10 @@ describe('continuous verification', () => {
     const first = await status();
     const cpuBefore = cpu();
     const wallBefore = performance.now();
-    // Long enough for a few hundred ms of work at this share.
+    // Long enough (about 10 s at this share) that the pause of the last slice, not taken yet, weighs little.
     await waitFor(
-      'half a second of verify work',
-      async () => ((await status()).verify?.work_seconds ?? 0) - (first.verify?.work_seconds ?? 0) >= 0.5,
+      'a second of verify work',
+      async () => ((await status()).verify?.work_seconds ?? 0) - (first.verify?.work_seconds ?? 0) >= 1,
       60_000,
     );
     const last = await status();
@@ -296,10 +296,11 @@ describe('continuous verification', () => {
     const work = (last.verify?.work_seconds ?? 0) - (first.verify?.work_seconds ?? 0);
     const cpuUsed = cpu() - cpuBefore;
     assert.deepEqual(await backends(), pids, 'the same backends throughout');
-    // One slice may end its work just before the window ends, its pause not taken yet: allow 20%.
-    assert.ok(work / wall <= share * 1.2, `work ${work.toFixed(2)} s in ${wall.toFixed(1)} s`);
+    // The last slice's work may end just before the window does, its pause not taken yet: allow 25%.
+    assert.ok(work / wall <= share * 1.25, `work ${work.toFixed(2)} s in ${wall.toFixed(1)} s`);
+    assert.ok(work / wall >= share * 0.5, `it does work at its share (${work.toFixed(2)} s in ${wall.toFixed(1)} s)`);
     // Two servers: each backend's CPU time is at most the verifier's work time.
-    assert.ok(cpuUsed / 2 / wall <= share * 1.2, `server CPU ${cpuUsed.toFixed(2)} s on two servers in ${wall.toFixed(1)} s`);
+    assert.ok(cpuUsed / 2 / wall <= share * 1.25, `server CPU ${cpuUsed.toFixed(2)} s on two servers in ${wall.toFixed(1)} s`);
   });
 
   it('VERIFY_SHARE=0 turns it off', async () => {
