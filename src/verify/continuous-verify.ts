@@ -154,7 +154,7 @@ export class ContinuousVerifier {
           { err: String((error as Error)?.message ?? error) },
           'continuous verify: reading the replication set failed',
         );
-        await this.pause();
+        await this.idle();
         continue;
       }
       this.forgetTablesNotIn(entries);
@@ -164,8 +164,9 @@ export class ContinuousVerifier {
       }
       for (const entry of entries) {
         if (this.stopping || this.status.state !== 'running') break;
-        await this.step(this.stateOf(entry));
-        await this.pause();
+        // A failed slice (a server away, a table changing) waits at least a second before the next.
+        if (await this.step(this.stateOf(entry))) await this.pause();
+        else await this.idle();
       }
     }
   }
@@ -211,15 +212,15 @@ export class ContinuousVerifier {
     state.passRows = 0;
   }
 
-  /** Compares the table's next slice and settles its candidates (with the keys already known to differ). */
-  private async step(state: TableState): Promise<void> {
+  /** Compares the table's next slice and settles its candidates (with the keys already known to differ); false when it failed. */
+  private async step(state: TableState): Promise<boolean> {
     try {
       if (!state.sql) {
         const prepared = await tableToCompare(this.primary, this.replica, state.entry);
         if (!('sql' in prepared)) {
           this.setNote(state, prepared.message);
           this.restartPass(state);
-          return;
+          return true;
         }
         state.sql = prepared.sql;
       }
@@ -241,7 +242,7 @@ export class ContinuousVerifier {
               waitMs: this.options.waitMs ?? CONFIRM_WAIT_MS,
               rounds: DEFAULT_ROUNDS,
             });
-      if (confirmed.differences.size > 0 && (await this.resyncedOrRemoved(state))) return;
+      if (confirmed.differences.size > 0 && (await this.resyncedOrRemoved(state))) return true;
       const judged = state.divergences.record(
         candidates,
         confirmed.differences,
@@ -266,10 +267,12 @@ export class ContinuousVerifier {
         state.divergences.endPass();
         this.restartPass(state);
       }
+      return true;
     } catch (error) {
-      if (this.stopping) return;
+      if (this.stopping) return true;
       this.setNote(state, `not compared: ${String((error as Error)?.message ?? error)}`);
       this.restartPass(state);
+      return false;
     }
   }
 
