@@ -1,6 +1,7 @@
 /**
  * Wires the pipeline together for `replicator run`: two pools, the LISTEN
- * connection, the loop, the health monitor and the HTTP API.
+ * connection, the loop, the health monitor, continuous verification and the
+ * HTTP API.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -14,6 +15,7 @@ import { HealthMonitor } from './replication/health-monitor.js';
 import { ReplicationLoop } from './replication/replication-loop.js';
 import { ReplicationStatus } from './replication/replication-status.js';
 import { ChangeNotifications } from './source/trigger/change-notifications.js';
+import { ContinuousVerifier } from './verify/continuous-verify.js';
 
 export interface Service {
   status: ReplicationStatus;
@@ -66,6 +68,9 @@ export async function startService(config: Config, urls: ServiceUrls, log: Logge
     () => loop.lastKnownSnapshot(),
   );
 
+  // Compares every table with the primary in the background, within VERIFY_SHARE of the time (0: off).
+  const verifier = config.verifyShare > 0 ? new ContinuousVerifier(urls, status, log, { share: config.verifyShare }) : undefined;
+
   const api: FastifyInstance = createApi(status, { metrics, token: config.apiToken });
   try {
     await api.listen({ host: config.httpHost, port: config.httpPort });
@@ -92,12 +97,14 @@ export async function startService(config: Config, urls: ServiceUrls, log: Logge
   notifications?.start();
   monitor.start();
   void loop.start();
+  verifier?.start();
 
   return {
     status,
     metrics,
     url,
     async stop() {
+      await verifier?.stop();
       await loop.stop();
       await monitor.stop();
       await notifications?.stop();

@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { ReplicatorMetrics } from '../metrics/replicator-metrics.js';
 import { DEFAULT_READY_MAX_LAG_MS, notReadyReason, unhealthyReason } from '../replication/health-monitor.js';
 import type { ReplicationStatus } from '../replication/replication-status.js';
+import { degradedReason } from '../verify/divergences.js';
 import { DASHBOARD_CSP, loadDashboard } from './dashboard-assets.js';
 import { requireToken } from './require-token.js';
 import { healthSchema, statusSchema } from './schemas.js';
@@ -56,7 +57,7 @@ export function createApi(status: ReplicationStatus, options: ApiOptions = {}): 
           tags: ['status'],
           summary: 'Replication status',
           description:
-            "The Go demo's six fields (same names and types) followed by ours. `initial_copy` appears only while or after an initial copy of existing rows runs.",
+            "The Go demo's six fields (same names and types) followed by ours. `initial_copy` appears only while or after an initial copy of existing rows runs; `verify` only while continuous verification is on (VERIFY_SHARE > 0).",
           response: { 200: { description: 'The status now', ...statusSchema } },
         },
       },
@@ -74,13 +75,20 @@ export function createApi(status: ReplicationStatus, options: ApiOptions = {}): 
           tags: ['monitoring'],
           summary: 'Health check',
           description:
-            "The Go demo's health check: 200 when both databases answer and the last replication attempt succeeded; 503 with the reason otherwise. With API_TOKEN set, the reason is coarse (`replication failing`, never the error's text: that is in /status).",
-          response: { 200: { description: 'Healthy', ...healthSchema }, 503: unhealthy },
+            "The Go demo's health check: 200 when both databases answer and the last replication attempt succeeded (`degraded`, with the reason, when continuous verification found rows that differ: visible, but no reason to stop routing); 503 with the reason otherwise. With API_TOKEN set, reasons are coarse (`replication failing`, `replica differs from primary`: never an error's text or a row's key; those are in /status).",
+          response: {
+            200: { description: 'Healthy (ok), or degraded: the replica differs from the primary', ...healthSchema },
+            503: unhealthy,
+          },
         },
       },
       async (_request, reply) => {
         const reason = unhealthyReason(status, !options.token);
-        if (reason === null) return { status: 'ok' };
+        if (reason === null) {
+          const degraded = degradedReason(status.verify);
+          if (degraded === null) return { status: 'ok' };
+          return { status: 'degraded', reason: options.token ? 'replica differs from primary' : degraded };
+        }
         return reply.code(503).send({ status: 'unhealthy', reason });
       },
     );

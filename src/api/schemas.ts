@@ -49,6 +49,73 @@ export const statusSchema = {
         required: ['table', 'changes_replicated', 'last_change_time'],
       },
     },
+    verify: {
+      type: 'object',
+      description:
+        'Continuous verification (absent when VERIFY_SHARE=0): rows confirmed to differ, and the last full pass, per table',
+      properties: {
+        share: { type: 'number', description: 'VERIFY_SHARE: the most of the wall time its work takes' },
+        work_seconds: { type: 'number', description: 'Time spent working since it started' },
+        started_at: { type: 'string', format: 'date-time' },
+        tables: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              table: { type: 'string' },
+              divergent_rows: {
+                type: 'integer',
+                description: 'Rows confirmed to differ (once the replica reached the position they were seen at: never lag)',
+              },
+              divergent_truncated: {
+                type: 'boolean',
+                description: 'More rows differ than are kept (1,000): divergent_rows is a lower bound',
+              },
+              divergent: {
+                type: 'array',
+                description: 'The first 20 of them, oldest first',
+                items: {
+                  type: 'object',
+                  properties: {
+                    key: {
+                      type: 'string',
+                      description: 'The key columns as JSON object text, as the server prints them (exact: never parsed)',
+                    },
+                    kind: {
+                      type: 'string',
+                      enum: ['missing', 'extra', 'different'],
+                      description: 'missing on the replica, extra on the replica, or different',
+                    },
+                    since: { type: 'string', format: 'date-time', description: 'When it was first confirmed' },
+                  },
+                  required: ['key', 'kind', 'since'],
+                },
+              },
+              last_full_pass: nullable('string', {
+                format: 'date-time',
+                description: 'When the last complete pass over the table ended',
+              }),
+              full_passes: { type: 'integer', description: 'Complete passes since this process started' },
+              pass_rows: { type: 'integer', description: 'Rows compared so far in the pass under way' },
+              last_pass_rows: nullable('integer', { description: "Rows the last full pass compared (the primary's count)" }),
+              note: nullable('string', { description: 'Why the table is not compared now (schema, initial copy not finished)' }),
+            },
+            required: [
+              'table',
+              'divergent_rows',
+              'divergent_truncated',
+              'divergent',
+              'last_full_pass',
+              'full_passes',
+              'pass_rows',
+              'last_pass_rows',
+              'note',
+            ],
+          },
+        },
+      },
+      required: ['share', 'work_seconds', 'started_at', 'tables'],
+    },
     initial_copy: {
       type: 'array',
       description: 'Progress of the initial copy of existing rows, per table (absent when no copy ran)',
@@ -88,11 +155,11 @@ export const statusSchema = {
 export const healthSchema = {
   type: 'object',
   properties: {
-    status: { type: 'string', enum: ['ok', 'unhealthy'] },
+    status: { type: 'string', enum: ['ok', 'degraded', 'unhealthy'] },
     reason: {
       type: 'string',
       description:
-        'Why it is not healthy (or not ready): primary database unreachable, replica database unreachable, replication failing (followed by `: <error>` on /health when the API has no token), replication stopped, starting, catching up: lag … (/health/ready)',
+        'Why it is not healthy (or not ready, or degraded): primary database unreachable, replica database unreachable, replication failing (followed by `: <error>` on /health when the API has no token), replication stopped, starting, catching up: lag … (/health/ready); degraded: replica differs from primary (followed by `: <table> (<rows>: <keys>)` when the API has no token)',
     },
   },
   required: ['status'],

@@ -36,6 +36,8 @@ export interface Config {
   copyChunkRows: number;
   /** Add a column the primary gained to the replica's table instead of pausing. */
   autoAddColumns: boolean;
+  /** Continuous verification: the most of the wall time its work may take (0: off). */
+  verifyShare: number;
 }
 
 export type ConfigOverrides = Partial<Record<keyof typeof ENV_NAMES, string | undefined>>;
@@ -58,6 +60,7 @@ export const ENV_NAMES = {
   tables: 'TABLES',
   copyChunkRows: 'COPY_CHUNK_ROWS',
   autoAddColumns: 'AUTO_ADD_COLUMNS',
+  verifyShare: 'VERIFY_SHARE',
 } as const;
 
 const DEFAULTS = {
@@ -74,6 +77,7 @@ const DEFAULTS = {
   tables: '',
   copyChunkRows: '20000',
   autoAddColumns: 'false',
+  verifyShare: '0.05',
 };
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -157,6 +161,14 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
     return ['true', '1', 'yes', 'on'].includes(parsed.data);
   };
 
+  const share = (key: 'verifyShare'): number => {
+    const text = withDefault(key);
+    const value = Number(text);
+    if (!/^\d*\.?\d+$/.test(text) || !(value >= 0 && value <= 1))
+      fail(ENV_NAMES[key], `"${text}" is not a share of the time from 0 (off) to 1, e.g. 0.05 for 5%`);
+    return value;
+  };
+
   // [::1] and ::1 are one address; the API builds its URL with the brackets itself.
   const httpHost = withDefault('httpHost').replace(/^\[(.*)\]$/, '$1');
   if (/\s|\//.test(httpHost)) fail(ENV_NAMES.httpHost, `"${httpHost}" is not a host name or IP address`);
@@ -195,6 +207,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
     tables: splitTableList(withDefault('tables')),
     copyChunkRows: integer('copyChunkRows', 1, 10_000_000),
     autoAddColumns: boolean('autoAddColumns'),
+    verifyShare: share('verifyShare'),
   };
 }
 

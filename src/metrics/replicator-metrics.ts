@@ -139,6 +139,38 @@ export function createMetrics(status: ReplicationStatus, tables: readonly string
     },
   });
 
+  // Continuous verification (absent when VERIFY_SHARE=0): read from /status's verify at scrape time.
+  new Gauge({
+    name: name('verify_divergent_rows'),
+    help: 'Rows continuous verification confirmed to differ between primary and replica, by table (a lower bound when more than 1,000)',
+    labelNames: ['table'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const t of status.verify?.tables ?? []) this.set({ table: t.table }, t.divergent_rows);
+    },
+  });
+  new Gauge({
+    name: name('verify_last_full_pass_timestamp_seconds'),
+    help: 'Unix time at which continuous verification last finished comparing the whole table, by table (0: not yet)',
+    labelNames: ['table'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const t of status.verify?.tables ?? [])
+        this.set({ table: t.table }, t.last_full_pass === null ? 0 : Date.parse(t.last_full_pass) / 1000);
+    },
+  });
+  new Counter({
+    name: name('verify_work_seconds_total'),
+    help: 'Time continuous verification spent working (its rate is the share of time it takes, at most VERIFY_SHARE)',
+    registers,
+    collect() {
+      this.reset();
+      if (status.verify) this.inc(status.verify.work_seconds);
+    },
+  });
+
   // Every series exists from the start, so rate() and increase() see the first event.
   for (const table of tables) {
     for (const operation of OPERATIONS) changesApplied.inc({ table, operation }, 0);

@@ -30,6 +30,37 @@ export interface StatusSnapshot {
   tables: TableStatus[];
   /** Present only while (or after) an initial copy of existing rows has run. */
   initial_copy?: InitialCopyStatus[];
+  /** Continuous verification (src/verify/continuous-verify.ts); absent when VERIFY_SHARE=0. */
+  verify?: VerifyStatus;
+}
+
+export interface VerifyStatus {
+  /** VERIFY_SHARE: the most of the wall time its work takes. */
+  share: number;
+  /** Time spent working (queries outstanding on either server, or comparing) since it started. */
+  work_seconds: number;
+  /** Since when it runs. */
+  started_at: string;
+  tables: VerifyTableStatus[];
+}
+
+export interface VerifyTableStatus {
+  table: string;
+  /** Rows confirmed to differ (at least that many when divergent_truncated). */
+  divergent_rows: number;
+  /** More rows differed than are kept (1,000 per table). */
+  divergent_truncated: boolean;
+  /** The first of them (at most 20), oldest first: key (the servers' JSON text of the key columns), kind, first confirmed. */
+  divergent: Array<{ key: string; kind: 'missing' | 'extra' | 'different'; since: string }>;
+  /** When the last complete pass over the table ended; null before the first. */
+  last_full_pass: string | null;
+  full_passes: number;
+  /** Rows compared so far in the pass under way. */
+  pass_rows: number;
+  /** Rows the last full pass compared (primary's count); null before the first. */
+  last_pass_rows: number | null;
+  /** Why the table is not being compared now (schema mismatch, initial copy not finished); null when it is. */
+  note: string | null;
 }
 
 export interface TableStatus {
@@ -93,6 +124,8 @@ export class ReplicationStatus {
   readonly startedAt = new Date();
   readonly tables = new Map<string, { changes: number; lastChangeTime: Date | null }>();
   readonly initialCopy = new Map<string, { rowsDone: number; rowsEstimated: number | null; startedAt: number; rate: number }>();
+  /** Set by the continuous verifier (absent when it is off). */
+  verify: VerifyStatus | undefined;
   private readonly observers: StatusObserver[] = [];
 
   /** Hears every batch, error and initial-copy update from now on. */
@@ -191,6 +224,7 @@ export class ReplicationStatus {
         rate: Math.round(c.rate * 10) / 10,
       }));
     }
+    if (this.verify) snapshot.verify = this.verify;
     return snapshot;
   }
 }

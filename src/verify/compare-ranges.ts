@@ -75,14 +75,9 @@ export function splitRange(range: KeyRange, bounds: readonly string[]): KeyRange
   return parts;
 }
 
-export async function compareRanges(
-  primary: Side,
-  replica: Side,
-  sql: TableSql,
-  settings: RangeSettings = DEFAULT_RANGES,
-): Promise<RangeComparison> {
+/** Hashes ranges on both servers and narrows differing ones down to rows, adding into `result`; at most `settings.jobs` at a time. */
+function rangeComparer(primary: Side, replica: Side, sql: TableSql, settings: RangeSettings, result: RangeComparison) {
   const limit = limiter(settings.jobs);
-  const result: RangeComparison = { primaryRows: 0, replicaRows: 0, ranges: 0, leaves: 0, candidates: new Set() };
 
   const hash = (side: Side, range: KeyRange) =>
     side.read(async (c) => {
@@ -123,7 +118,33 @@ export async function compareRanges(
     await Promise.all(splitRange(range, bounds).map((part) => compare(part, false)));
   };
 
+  return { compare, boundaries };
+}
+
+const noComparison = (): RangeComparison => ({ primaryRows: 0, replicaRows: 0, ranges: 0, leaves: 0, candidates: new Set() });
+
+export async function compareRanges(
+  primary: Side,
+  replica: Side,
+  sql: TableSql,
+  settings: RangeSettings = DEFAULT_RANGES,
+): Promise<RangeComparison> {
+  const result = noComparison();
+  const { compare, boundaries } = rangeComparer(primary, replica, sql, settings, result);
   const firstBounds = await boundaries(primary, WHOLE_TABLE, settings.rangeRows);
   await Promise.all(splitRange(WHOLE_TABLE, firstBounds).map((range) => compare(range, true)));
+  return result;
+}
+
+/** One range as a first-level range (continuous verify's slice): hashed on both servers, narrowed down where it differs. */
+export async function compareRange(
+  primary: Side,
+  replica: Side,
+  sql: TableSql,
+  range: KeyRange,
+  settings: RangeSettings = DEFAULT_RANGES,
+): Promise<RangeComparison> {
+  const result = noComparison();
+  await rangeComparer(primary, replica, sql, settings, result).compare(range, true);
   return result;
 }

@@ -122,6 +122,29 @@ export class TableSql {
     };
   }
 
+  /**
+   * The next `count` slice boundaries after `lo` (null: the table's start):
+   * every step-th key in key order among the step × count keys that follow
+   * it. Reads only those keys (in key order, which the key's index serves
+   * unless a key column is compared with COLLATE "C"), so walking a table
+   * slice by slice costs a pass over it, not a pass per slice.
+   */
+  nextBounds(lo: string | null, step: number, count: number): Query {
+    const params = new Params();
+    const where = this.rangeWhere({ lo, hi: null }, params);
+    const limit = params.add(step * count);
+    const stepParam = params.add(step);
+    const columns = this.keys.map((k) => `t.${quoteIdent(k)}`).join(', ');
+    const order = this.keys.map((k) => this.keyColumn('t', k)).join(', ');
+    return {
+      text: `SELECT ${this.keyJson('s', params)} AS key
+             FROM (SELECT ${columns}, row_number() OVER (ORDER BY ${order}) AS rn
+                   FROM (SELECT ${columns} FROM ${this.target} AS t WHERE ${where} ORDER BY ${order} LIMIT ${limit}::bigint) AS t) AS s
+             WHERE s.rn % ${stepParam}::bigint = 0 ORDER BY s.rn`,
+      values: params.values,
+    };
+  }
+
   /** Key and row hash of every row of a range (a leaf: small enough to compare row by row). */
   rowsInRange(range: KeyRange): Query {
     const params = new Params();

@@ -120,19 +120,10 @@ async function selectTables(primary: Side, names: readonly string[] | undefined)
   });
 }
 
-async function verifyTable(
-  primary: Side,
-  replica: Side,
-  entry: RegistryEntry,
-  options: VerifyOptions,
-  replicationRole: boolean,
-): Promise<TableReport> {
-  const started = performance.now();
-  const report = emptyReport(displayName(entry.table));
-  const done = () => {
-    report.elapsedMs = Math.round(performance.now() - started);
-    return report;
-  };
+/** The SQL to compare a table with, or why it cannot be compared now: a schema error, or an initial copy not finished. */
+export type TableToCompare = { sql: TableSql } | { status: 'skipped' | 'error'; message: string };
+
+export async function tableToCompare(primary: Side, replica: Side, entry: RegistryEntry): Promise<TableToCompare> {
   let table: ReplicatedTable;
   let collateC: Set<string>;
   try {
@@ -150,22 +141,41 @@ async function verifyTable(
     collateC = described.collateC;
   } catch (error) {
     if (!isReplicatorError(error) || (error.code !== 'SCHEMA_MISSING' && error.code !== 'SCHEMA_MISMATCH')) throw error;
-    report.status = 'error';
-    report.message = error.message;
+    return { status: 'error', message: error.message };
+  }
+  const progress = await replica.read((rc) => readCopyProgress(rc, table.table));
+  if (!progress || progress.requestedAt !== table.copyRequestedAt || !progress.done) {
+    return {
+      status: 'skipped',
+      message: progress
+        ? `initial copy not finished (${progress.rowsCopied} rows copied); verify it once the copy is done`
+        : 'initial copy not started; it runs when `replicator run` runs',
+    };
+  }
+  return { sql: new TableSql(table, collateC) };
+}
+
+async function verifyTable(
+  primary: Side,
+  replica: Side,
+  entry: RegistryEntry,
+  options: VerifyOptions,
+  replicationRole: boolean,
+): Promise<TableReport> {
+  const started = performance.now();
+  const report = emptyReport(displayName(entry.table));
+  const done = () => {
+    report.elapsedMs = Math.round(performance.now() - started);
+    return report;
+  };
+  const prepared = await tableToCompare(primary, replica, entry);
+  if (!('sql' in prepared)) {
+    report.status = prepared.status;
+    report.message = prepared.message;
     return done();
   }
-  {
-    const progress = await replica.read((rc) => readCopyProgress(rc, table.table));
-    if (!progress || progress.requestedAt !== table.copyRequestedAt || !progress.done) {
-      report.status = 'skipped';
-      report.message = progress
-        ? `initial copy not finished (${progress.rowsCopied} rows copied); verify it once the copy is done`
-        : 'initial copy not started; it runs when `replicator run` runs';
-      return done();
-    }
-  }
-  report.collateC = [...collateC];
-  const sql = new TableSql(table, collateC);
+  const { sql } = prepared;
+  report.collateC = [...sql.collateC];
 
   const ranges = await compareRanges(primary, replica, sql, { ...DEFAULT_RANGES, ...options.ranges });
   report.rows = { primary: ranges.primaryRows, replica: ranges.replicaRows };

@@ -194,6 +194,31 @@ describe('dashboard', { skip }, () => {
     });
   });
 
+  it('shows a row continuous verification found different on the replica, until it is fixed', async () => {
+    const { rows } = await servers.replicaSql.query<{ user_id: string; name: string }>(
+      "SELECT user_id::text, name FROM users WHERE name = 'Alice Johnson'",
+    );
+    const alice = rows[0];
+    assert.ok(alice);
+    // Behind the replicator's back, as a superuser on the replica would.
+    await servers.replicaSql.query("UPDATE users SET name = 'Eve' WHERE user_id = $1", [alice.user_id]);
+    await page.locator('#divergence').waitFor({ state: 'visible', timeout: 60_000 });
+    await expectText('state', 'degraded');
+    await expectText('divergence-title', 'Replica differs from primary: 1 row');
+    assert.deepEqual(await page.locator('#divergence-list li').allTextContents(), [
+      `users {"user_id" : ${alice.user_id}}: different`,
+    ]);
+    const row = page.locator('#verify-tables tbody tr[data-table="users"]');
+    assert.equal(await row.locator('td').nth(1).textContent(), '1');
+    assert.match((await row.locator('td').nth(2).textContent()) ?? '', /just now|s ago/);
+    assert.match(await text('verify-note'), /at most 5% of the time/);
+    await screenshot('degraded');
+
+    await servers.replicaSql.query('UPDATE users SET name = $2 WHERE user_id = $1', [alice.user_id, alice.name]);
+    await page.locator('#divergence').waitFor({ state: 'hidden', timeout: 60_000 });
+    await expectText('state', 'running');
+  });
+
   it('says so when the replicator stops answering', async () => {
     await service?.stop();
     service = undefined;

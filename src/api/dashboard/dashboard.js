@@ -83,10 +83,13 @@ function render(status, now) {
   lastStatus = status;
   document.body.dataset.stale = 'false';
 
+  // Running, but continuous verification found rows that differ: /health says "degraded" too.
+  const diverged = (status.verify?.tables ?? []).filter((t) => t.divergent_rows > 0);
+  const shown = status.state === 'running' && diverged.length > 0 ? 'degraded' : status.state;
   const state = $('state');
-  state.dataset.state = status.state;
-  setText('state', status.state);
-  document.title = status.state === 'running' ? 'pg-replicator' : `pg-replicator · ${status.state}`;
+  state.dataset.state = shown;
+  setText('state', shown);
+  document.title = shown === 'running' ? 'pg-replicator' : `pg-replicator · ${shown}`;
 
   const failing = status.state === 'failing' && status.last_error;
   $('error').hidden = !failing;
@@ -112,6 +115,8 @@ function render(status, now) {
   setText('batches', `in ${numbers.format(status.batches)} batch${status.batches === 1 ? '' : 'es'} since start`);
 
   renderTables(status, now);
+  renderDivergence(diverged);
+  renderVerify(status.verify, now);
   renderCopy(status.initial_copy);
   renderDetails(status, now);
   drawCharts();
@@ -136,6 +141,65 @@ function renderTables(status, now) {
   });
   $('tables').tBodies[0].replaceChildren(...rows);
   $('tables-empty').hidden = rows.length > 0;
+}
+
+const KIND_LABELS = { missing: 'missing on the replica', extra: 'extra on the replica', different: 'different' };
+
+function renderDivergence(diverged) {
+  $('divergence').hidden = diverged.length === 0;
+  if (diverged.length === 0) return;
+  const total = diverged.reduce((n, t) => n + t.divergent_rows, 0);
+  const more = diverged.some((t) => t.divergent_truncated) ? '+' : '';
+  setText(
+    'divergence-title',
+    `Replica differs from primary: ${numbers.format(total)}${more} row${total === 1 && !more ? '' : 's'}`,
+  );
+  const items = [];
+  for (const t of diverged) {
+    for (const d of t.divergent) {
+      const li = document.createElement('li');
+      li.dataset.table = t.table;
+      li.textContent = `${t.table} ${d.key}: ${KIND_LABELS[d.kind] ?? d.kind}`;
+      items.push(li);
+    }
+    const unlisted = t.divergent_rows - t.divergent.length;
+    if (unlisted > 0 || t.divergent_truncated) {
+      const li = document.createElement('li');
+      li.className = 'muted';
+      li.textContent = `${t.table}: ${numbers.format(unlisted)}${t.divergent_truncated ? '+' : ''} more`;
+      items.push(li);
+    }
+  }
+  $('divergence-list').replaceChildren(...items);
+}
+
+function renderVerify(verify, now) {
+  const section = $('verify');
+  section.hidden = !verify;
+  if (!verify) return;
+  setText('verify-note', `continuous, at most ${oneDecimal.format(verify.share * 100)}% of the time`);
+  const rows = verify.tables.map((t) => {
+    const tr = document.createElement('tr');
+    tr.dataset.table = t.table;
+    const name = document.createElement('td');
+    name.textContent = t.table;
+    const divergent = document.createElement('td');
+    divergent.className = 'num';
+    divergent.dataset.divergent = String(t.divergent_rows > 0);
+    divergent.textContent = `${numbers.format(t.divergent_rows)}${t.divergent_truncated ? '+' : ''}`;
+    const lastPass = document.createElement('td');
+    lastPass.className = 'num';
+    lastPass.textContent = t.last_full_pass ? ago(t.last_full_pass, now) : 'not yet';
+    if (t.last_full_pass) lastPass.title = new Date(t.last_full_pass).toLocaleString();
+    const pass = document.createElement('td');
+    pass.className = 'num';
+    // The rows of the last full pass; the pass under way's so far before the first one ends.
+    pass.textContent = t.note ?? numbers.format(t.last_pass_rows ?? t.pass_rows);
+    if (t.note) pass.title = t.note;
+    tr.append(name, divergent, lastPass, pass);
+    return tr;
+  });
+  $('verify-tables').tBodies[0].replaceChildren(...rows);
 }
 
 function renderCopy(copies) {
