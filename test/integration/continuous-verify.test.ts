@@ -273,7 +273,7 @@ describe('continuous verification', () => {
       const pids: number[] = [];
       for (const client of [servers.primarySql, servers.replicaSql]) {
         const { rows } = await client.query<{ pid: number }>(
-          "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'pg-replicator verify (%)'",
+          "SELECT pid FROM pg_stat_activity WHERE application_name = 'pg-replicator verify'",
         );
         pids.push(...rows.map((r) => r.pid));
       }
@@ -313,7 +313,7 @@ describe('continuous verification', () => {
       'no per-table verify series',
     );
     const { rows } = await servers.primarySql.query(
-      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'pg-replicator verify (%)'",
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pg-replicator verify'",
     );
     assert.equal(rows[0]?.n, 0);
   });
