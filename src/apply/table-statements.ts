@@ -78,7 +78,7 @@ function insertFrom(table: ReplicatedTable, relation: string): string {
 export function upsertRows(table: ReplicatedTable, from: RowsFrom, also = '', options: { skipIdentical?: boolean } = {}): string {
   const keys = table.keyColumns.map(quoteIdent).join(', ');
   const columns = table.columns.map((c) => quoteIdent(c.name));
-  const set = columns.map((c) => `${c} = EXCLUDED.${c}`).join(', ');
+  const set = table.updateColumns.map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`).join(', ');
   const changed = options.skipIdentical
     ? ` WHERE ROW(${columns.map((c) => `t.${c}`).join(', ')})::text IS DISTINCT FROM ROW(${columns.map((c) => `EXCLUDED.${c}`).join(', ')})::text`
     : '';

@@ -28,6 +28,7 @@ const DESCRIBE = `
                                 SELECT pg_catalog.format_type(b.oid, b.typmod) FROM b JOIN pg_catalog.pg_type t ON t.oid = b.oid
                                 WHERE t.typtype <> 'd'),
                    'notNull', a.attnotnull,
+                   'identityAlways', a.attidentity = 'a',
                    'notNullDomain', ty.typtype = 'd' AND ty.typnotnull,
                    'generatedExpr', CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,
                    'defaultExpr', CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,

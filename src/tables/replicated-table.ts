@@ -28,6 +28,9 @@ export function replicatedTable(
     replicaKeyOperators: operators.replica,
     primaryKeyGreater: operators.greater,
     columns,
+    updateColumns: columns
+      .map((c) => c.name)
+      .filter((c) => !(entry.keyColumns.includes(c) && replica.columns.find((r) => r.name === c)?.identityAlways)),
     replicaRow: replica.columns.map((c) => (replicated.has(c.name) && c.generatedExpr === null ? c.name : null)),
     copyRequestedAt: entry.copyRequestedAt,
   };

@@ -16,6 +16,8 @@ export interface ColumnInfo {
   /** The type under any domains, for staging tables that also hold key-only rows. */
   baseType: string;
   notNull: boolean;
+  /** GENERATED ALWAYS AS IDENTITY: an INSERT may override it, an UPDATE may not set it. */
+  identityAlways: boolean;
   /** A domain with NOT NULL: cannot hold the NULLs a key-only row carries. */
   notNullDomain: boolean;
   generatedExpr: string | null;
@@ -57,6 +59,12 @@ export interface ReplicatedTable {
   primaryKeyGreater: string[];
   /** Replicated columns (generated columns excluded: the replica computes its own), primary order. */
   columns: ColumnInfo[];
+  /**
+   * The columns an upsert sets on a row the replica already has: every
+   * replicated column but a key column the replica generates ALWAYS (an
+   * UPDATE may not set it; an integer key has one spelling anyway).
+   */
+  updateColumns: string[];
   /**
    * The replica table's attributes in order, each the replicated column it
    * holds or null (a column of the replica's own): rows travel as records of

@@ -29,7 +29,7 @@ async function onPrimary(ctx: ScheduleContext, sql: string): Promise<void> {
       return;
     } catch (error) {
       await ctx.primary.query('ROLLBACK').catch(() => {});
-      if (attempt >= 5 || (error as { code?: string }).code !== '55P03') throw error;
+      if (attempt >= 5 || !['55P03', '40P01'].includes((error as { code?: string }).code ?? '')) throw error;
     }
   }
 }
@@ -41,7 +41,7 @@ async function onReplica(ctx: ScheduleContext, sql: string): Promise<void> {
       return;
     } catch (error) {
       await ctx.replica.query('ROLLBACK').catch(() => {});
-      if (attempt >= 5 || (error as { code?: string }).code !== '55P03') throw error;
+      if (attempt >= 5 || !['55P03', '40P01'].includes((error as { code?: string }).code ?? '')) throw error;
     }
   }
 }
