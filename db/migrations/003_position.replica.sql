@@ -33,6 +33,18 @@ CREATE TABLE replicator.copy_progress (
     PRIMARY KEY (table_schema, table_name)
 );
 
+-- The partitions of each partitioned primary table, as the replicator last
+-- saw them (their oids on the primary). A partition attached with rows, or
+-- detached or dropped, changes rows without a captured statement; the
+-- replicator notices the difference here, across restarts too, and has the
+-- table copied afresh.
+CREATE TABLE replicator.partitions (
+    table_schema text NOT NULL,
+    table_name   text NOT NULL,
+    leaves       oid[] NOT NULL,
+    PRIMARY KEY (table_schema, table_name)
+);
+
 -- Gives a replicator login what it needs on the replica apart from the
 -- replicated tables themselves (granted per table by `replicator add` and
 -- `replicator privileges`, recorded in replicator.grants).
@@ -49,6 +61,9 @@ BEGIN
     PERFORM replicator.grant_to('table', 'replicator.copy_progress', 'SELECT', role_name);
     PERFORM replicator.grant_to('table', 'replicator.copy_progress', 'INSERT', role_name);
     PERFORM replicator.grant_to('table', 'replicator.copy_progress', 'UPDATE', role_name);
+    PERFORM replicator.grant_to('table', 'replicator.partitions', 'SELECT', role_name);
+    PERFORM replicator.grant_to('table', 'replicator.partitions', 'INSERT', role_name);
+    PERFORM replicator.grant_to('table', 'replicator.partitions', 'UPDATE', role_name);
 END
 $gr$;
 REVOKE ALL ON FUNCTION replicator.grant_replicator(name) FROM PUBLIC;

@@ -299,8 +299,40 @@ describe(`randomized replication (RANDOM_SEED=${SEED} RANDOM_DURATION=${DURATION
           `RANDOM_SEED=${SEED} RANDOM_FEATURES=${FEATURES}: the replica differs from the primary in ${differences.length} table(s)` +
             (arrived ? '' : `; the replicator did not converge (state ${status.state}, last error: ${status.last_error})`),
           ...differences.map((d) => describeDifference(d, familyOf(d.table))),
+          ...(await captureHistory(servers, differences)),
         ].join('\n'),
       );
     }
   });
 });
+
+/**
+ * For a failure report: what the change log says about the first keys only
+ * on one side (tables keyed by their first column), and where the replica's
+ * position stands, so a divergence can be traced to the batch that lost it.
+ */
+async function captureHistory(servers: TestServers, differences: readonly TableDifference[]): Promise<string[]> {
+  const lines: string[] = [];
+  const position = await servers.replicaSql
+    .query("SELECT snapshot, previous_snapshot, applied_at::text FROM replicator.position WHERE name = 'default'")
+    .catch(() => ({ rows: [] }));
+  lines.push(`replica position: ${JSON.stringify(position.rows[0] ?? null)}`);
+  for (const d of differences) {
+    const keys = [...d.onlyOnPrimary, ...d.onlyOnReplica].map((row) => row.replace(/^\(/, '').split(',')[0]).slice(0, 3);
+    const entry = await servers.primarySql
+      .query('SELECT log_schema, log_name, log_key_columns[1] AS k FROM replicator.tables WHERE table_name = $1', [d.table])
+      .catch(() => ({ rows: [] as Array<{ log_schema: string; log_name: string; k: string }> }));
+    const log = entry.rows[0];
+    if (!log || keys.length === 0) continue;
+    const { rows } = await servers.primarySql
+      .query(
+        `SELECT change_id, operation, ${JSON.stringify(log.k)}::text AS key, txid::text, change_timestamp::text
+         FROM ${JSON.stringify(log.log_schema)}.${JSON.stringify(log.log_name)}
+         WHERE ${JSON.stringify(log.k)}::text = ANY ($1) ORDER BY change_id`,
+        [keys],
+      )
+      .catch((e: Error) => ({ rows: [{ error: e.message }] }));
+    lines.push(`${d.table}: change log of keys ${keys.join(', ')}: ${JSON.stringify(rows)}`);
+  }
+  return lines;
+}
