@@ -79,9 +79,9 @@ describe('no silent divergence', () => {
     await servers.primarySql.query(`
       CREATE TABLE m_2028 (LIKE m); INSERT INTO m_2028 VALUES (6, '2028-06-06', 'came with its partition');
       ALTER TABLE m ATTACH PARTITION m_2028 FOR VALUES FROM ('2028-01-01') TO ('2029-01-01')`);
-    await waitFor('the attached partition\'s rows', () => same('m'));
+    await waitFor("the attached partition's rows", () => same('m'));
     await servers.primarySql.query('ALTER TABLE m DETACH PARTITION m_2027; DROP TABLE m_2026');
-    await waitFor('the detached and dropped partitions\' rows gone', () => same('m'));
+    await waitFor("the detached and dropped partitions' rows gone", () => same('m'));
     assert.deepEqual(await tableText(servers.replicaSql, 'm'), [
       '(6,2028-06-06,"came with its partition")',
       '(7,2025-03-03,"updated in a leaf")',

@@ -12,7 +12,10 @@ describe('db/init.sql', () => {
 
   it('numbers migrations once each, and gives each side its own and the shared ones', () => {
     const versions = allMigrations().map((m) => m.version);
-    assert.deepEqual(versions, [...new Set(versions)].sort((a, b) => a - b));
+    assert.deepEqual(
+      versions,
+      [...new Set(versions)].sort((a, b) => a - b),
+    );
     assert.ok(migrationsFor('primary').every((m) => m.side !== 'replica'));
     assert.ok(migrationsFor('replica').every((m) => m.side !== 'primary'));
   });
