@@ -68,6 +68,23 @@ describe(`randomized replication (RANDOM_SEED=${SEED} RANDOM_DURATION=${DURATION
     const added = await runCli(['add', ...TABLES.filter((t) => t !== 'users')], ownerEnv);
     assert.equal(added.code, 0, added.stdout + added.stderr);
     // The replicator's login may write every replica table; with AUTO_ADD_COLUMNS it owns them (README: it needs the owner).
+    if (process.env.RANDOM_AUDIT) {
+      // Diagnosis only: every row the apply deletes on the replica, and by which statement.
+      await servers.replicaSql.query(`CREATE TABLE public.replica_audit (at timestamptz DEFAULT clock_timestamp(), tbl text, op text, row_text text, xid text, query text);
+        GRANT INSERT ON public.replica_audit TO ${REPLICATOR_ROLE};
+        CREATE FUNCTION public.replica_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          INSERT INTO public.replica_audit (tbl, op, row_text, xid, query)
+          VALUES (TG_TABLE_NAME, TG_OP, CASE WHEN TG_OP = 'DELETE' THEN OLD::text END, pg_catalog.txid_current()::text, left(current_query(), 400));
+          RETURN NULL;
+        END $$;`);
+      for (const table of TABLES) {
+        await servers.replicaSql.query(`CREATE TRIGGER replica_audit AFTER DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION public.replica_audit();
+          ALTER TABLE ${table} ENABLE ALWAYS TRIGGER replica_audit;
+          CREATE TRIGGER replica_audit_t AFTER TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION public.replica_audit();
+          ALTER TABLE ${table} ENABLE ALWAYS TRIGGER replica_audit_t;`);
+      }
+    }
     for (const table of TABLES) {
       await servers.replicaSql.query(`GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ${table} TO ${REPLICATOR_ROLE}`);
       if (ENABLED.has('auto-add-columns')) await servers.replicaSql.query(`ALTER TABLE ${table} OWNER TO ${REPLICATOR_ROLE}`);
@@ -333,6 +350,10 @@ async function captureHistory(servers: TestServers, differences: readonly TableD
       )
       .catch((e: Error) => ({ rows: [{ error: e.message }] }));
     lines.push(`${d.table}: change log of keys ${keys.join(', ')}: ${JSON.stringify(rows)}`);
+    const audit = await servers.replicaSql
+      .query('SELECT at::text, op, row_text, xid, query FROM public.replica_audit WHERE tbl = $1 ORDER BY at DESC LIMIT 8', [d.table])
+      .catch(() => ({ rows: [] }));
+    if (audit.rows.length > 0) lines.push(`${d.table}: last deletes on the replica: ${JSON.stringify(audit.rows)}`);
   }
   return lines;
 }
