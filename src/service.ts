@@ -15,6 +15,7 @@ import { HealthMonitor } from './replication/health-monitor.js';
 import { ReplicationLoop } from './replication/replication-loop.js';
 import { ReplicationStatus } from './replication/replication-status.js';
 import { ChangeNotifications } from './source/trigger/change-notifications.js';
+import { TriggerSource } from './source/trigger/trigger-source.js';
 import { ContinuousVerifier } from './verify/continuous-verify.js';
 
 export interface Service {
@@ -42,24 +43,22 @@ export async function startService(config: Config, urls: ServiceUrls, log: Logge
   // per-table series appear when a table is first seen.
   const metrics = createMetrics(status, []);
   const notifications = config.listen ? new ChangeNotifications(urls.primaryUrl, log) : undefined;
-  const loop = new ReplicationLoop(
+  const source = new TriggerSource(
+    primary,
+    notifications,
     {
-      primary,
-      replica,
       limits: { rows: config.batchSize, bytes: config.batchBytes },
       copyChunkRows: config.copyChunkRows,
-    },
-    notifications,
-    status,
-    log,
-    {
       pollIntervalMs: config.pollIntervalMs,
       retentionMs: config.retentionMs,
       pruneIntervalMs: config.pruneIntervalMs,
-      addColumns: config.autoAddColumns,
-      ensureTables: config.tables,
     },
+    log,
   );
+  const loop = new ReplicationLoop(source, primary, replica, status, log, {
+    addColumns: config.autoAddColumns,
+    ensureTables: config.tables,
+  });
   const monitor = new HealthMonitor(
     primary.pool,
     replica.pool,

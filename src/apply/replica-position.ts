@@ -9,43 +9,12 @@
 
 import type { Queryable } from '../db/database.js';
 import { ReplicatorError } from '../errors.js';
+import { EMPTY_POSITION, type PositionUpdate, type ReplicaPosition } from '../source/position.js';
 import type { SourceIdentity } from '../source/source-identity.js';
 
-export interface ReplicaPosition {
-  /** Whether a position row exists (false before the first batch, or after a reset). */
-  exists: boolean;
-  source: SourceIdentity | null;
-  /** Trigger mode: pg_snapshot (text) of the primary the replica equals. */
-  snapshot: string | null;
-  /** The snapshot before it: the last batch was the changes between the two. */
-  previousSnapshot: string | null;
-  /** Logical mode: end LSN of the last transaction applied. */
-  lsn: string | null;
-  lastChangeId: string;
-  changesApplied: string;
-  appliedAt: string | null;
-}
-
-/** Where a batch moves the position to. */
-export interface PositionUpdate {
-  snapshot: string | null;
-  lsn: string | null;
-  lastChangeId: string;
-  changes: number;
-}
+export { EMPTY_POSITION, type PositionUpdate, positionAfter, type ReplicaPosition } from '../source/position.js';
 
 export const POSITION_NAME = 'default';
-
-export const EMPTY_POSITION: ReplicaPosition = {
-  exists: false,
-  source: null,
-  snapshot: null,
-  previousSnapshot: null,
-  lsn: null,
-  lastChangeId: '0',
-  changesApplied: '0',
-  appliedAt: null,
-};
 
 export async function readPosition(replica: Queryable): Promise<ReplicaPosition> {
   const { rows } = await replica.query<{
@@ -120,18 +89,4 @@ export function positionMoved(): ReplicatorError {
 export function parameterList(): { values: unknown[]; param: (value: unknown) => string } {
   const values: unknown[] = [];
   return { values, param: (value) => `$${values.push(value)}` };
-}
-
-/** The position the replica holds after a batch from `from` to `to` committed. */
-export function positionAfter(from: ReplicaPosition, to: PositionUpdate, source: SourceIdentity): ReplicaPosition {
-  return {
-    exists: true,
-    source,
-    snapshot: to.snapshot,
-    previousSnapshot: from.snapshot,
-    lsn: to.lsn,
-    lastChangeId: BigInt(to.lastChangeId) > BigInt(from.lastChangeId) ? to.lastChangeId : from.lastChangeId,
-    changesApplied: (BigInt(from.changesApplied) + BigInt(to.changes)).toString(),
-    appliedAt: new Date().toISOString(),
-  };
 }

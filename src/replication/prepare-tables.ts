@@ -8,8 +8,6 @@
  * error and resumes once it is fixed.
  */
 import type { Logger } from 'pino';
-import type { ReplicaPosition } from '../apply/replica-position.js';
-import { checkCapture } from '../capture/check-capture.js';
 import { ensureReplicationSet } from '../capture/ensure-replication-set.js';
 import type { Database } from '../db/database.js';
 import { ddlTransaction } from '../db/ddl-transaction.js';
@@ -17,28 +15,16 @@ import { pendingMigrations } from '../db/migrate.js';
 import { displayName } from '../db/quote.js';
 import { REPLICATION_ROLE } from '../db/session-settings.js';
 import { ReplicatorError } from '../errors.js';
-import { type CopyProgress, readCopyProgress } from '../initial-copy/copy-progress.js';
-import { checkSource, claimPrimary, readIdentity, type SourceIdentity } from '../source/source-identity.js';
+import { readCopyProgress } from '../initial-copy/copy-progress.js';
+import type { ReplicaPosition } from '../source/position.js';
+import type { PreparedTables, Source } from '../source/source.js';
+import { checkSource, claimPrimary, readIdentity } from '../source/source-identity.js';
 import { SNAPSHOT_AND_FINGERPRINT } from '../source/trigger/read-inline-batch.js';
-import { writersNotify } from '../source/trigger/wakeup-token.js';
 import { addMissingColumns } from '../tables/add-missing-columns.js';
 import { describeBothSides, describeReplicatedTable } from '../tables/describe-replicated-table.js';
 import { describeTable } from '../tables/describe-table.js';
 import { readRegistry } from '../tables/registry.js';
 import type { ReplicatedTable } from '../tables/table-model.js';
-
-export interface PreparedTables {
-  tables: readonly ReplicatedTable[];
-  /** The primary's schema fingerprint these descriptions were made from. */
-  fingerprint: string;
-  /** Whether the replica session may set session_replication_role = replica. */
-  replicationRole: boolean;
-  /** Tables whose initial copy is not finished; `fresh` ones start from an emptied replica table. */
-  copies: Map<ReplicatedTable, { progress: CopyProgress; fresh: boolean }>;
-  source: SourceIdentity;
-  /** Writers send a NOTIFY when the wakeup token is armed (see wakeup-token.ts). */
-  writersNotify: boolean;
-}
 
 export interface PrepareOptions {
   addColumns: boolean;
@@ -50,6 +36,7 @@ let warnedAboutRole = false;
 export async function prepareTables(
   primary: Database,
   replica: Database,
+  source: Source,
   position: ReplicaPosition,
   log: Logger,
   options: PrepareOptions,
@@ -71,7 +58,7 @@ export async function prepareTables(
   const copies: PreparedTables['copies'] = new Map();
   for (const entry of await readRegistry(primary)) {
     const description = await describeTable(primary, entry.table);
-    await checkCapture(primary, entry, description);
+    await source.checkTable(entry, description);
     const table = await (async () => {
       let sides = await describeBothSides(primary, replica, entry);
       if (!sides) throw new Error(`${displayName(entry.table)} vanished while being described`);
@@ -127,8 +114,7 @@ export async function prepareTables(
     fingerprint,
     replicationRole,
     copies,
-    source: { systemId: primaryIdentity.systemId, database: primaryIdentity.database, mode: 'trigger' },
-    writersNotify: await writersNotify(primary),
+    source: { systemId: primaryIdentity.systemId, database: primaryIdentity.database, mode: source.mode },
   };
 }
 

@@ -10,9 +10,9 @@
  * so a batch larger than memory never sits in the process.
  */
 import type { Writable } from 'node:stream';
-import type { PositionUpdate } from '../apply/replica-position.js';
 import type { QualifiedName } from '../db/quote.js';
 import type { ReplicatedTable } from '../tables/table-model.js';
+import type { PositionUpdate } from './position.js';
 
 export interface ChangeCounts {
   inserts: number;

@@ -351,7 +351,9 @@ async function captureHistory(servers: TestServers, differences: readonly TableD
       .catch((e: Error) => ({ rows: [{ error: e.message }] }));
     lines.push(`${d.table}: change log of keys ${keys.join(', ')}: ${JSON.stringify(rows)}`);
     const audit = await servers.replicaSql
-      .query('SELECT at::text, op, row_text, xid, query FROM public.replica_audit WHERE tbl = $1 ORDER BY at DESC LIMIT 8', [d.table])
+      .query('SELECT at::text, op, row_text, xid, query FROM public.replica_audit WHERE tbl = $1 ORDER BY at DESC LIMIT 8', [
+        d.table,
+      ])
       .catch(() => ({ rows: [] }));
     if (audit.rows.length > 0) lines.push(`${d.table}: last deletes on the replica: ${JSON.stringify(audit.rows)}`);
   }

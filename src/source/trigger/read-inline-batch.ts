@@ -11,10 +11,11 @@
  * says overflow, carries no rows, and the caller reads the batch the long way
  * (read-staged-batch.ts), streaming.
  */
-import type { ReplicaPosition } from '../../apply/replica-position.js';
+
 import type { Database } from '../../db/database.js';
 import type { ReplicatedTable } from '../../tables/table-model.js';
 import type { Batch, TableBatch } from '../batch.js';
+import type { ReplicaPosition } from '../position.js';
 import { changedKeys, changeStats, logChanges, logKey, rowPresent, rowRecord, withRows } from './changed-rows.js';
 
 export interface InlineRead {

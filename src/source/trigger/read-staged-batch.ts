@@ -13,11 +13,11 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import type { ReplicaPosition } from '../../apply/replica-position.js';
 import { quoteIdent } from '../../db/quote.js';
 import { SET_LOCAL } from '../../db/session-settings.js';
 import type { ReplicatedTable } from '../../tables/table-model.js';
 import type { Batch, ChangeCounts, CopyChunk, TableBatch } from '../batch.js';
+import type { ReplicaPosition } from '../position.js';
 import { changedKeys, changeStats, logChanges, rowPresent, withRows } from './changed-rows.js';
 import { SNAPSHOT_AND_FINGERPRINT } from './read-inline-batch.js';
 
