@@ -9,6 +9,7 @@
  */
 import type { Logger } from 'pino';
 import { ensureReplicationSet } from '../capture/ensure-replication-set.js';
+import { partitionChange } from '../capture/partition-changes.js';
 import type { Database } from '../db/database.js';
 import { ddlTransaction } from '../db/ddl-transaction.js';
 import { pendingMigrations } from '../db/migrate.js';
@@ -59,6 +60,17 @@ export async function prepareTables(
   for (const entry of await readRegistry(primary)) {
     const description = await describeTable(primary, entry.table);
     await source.checkTable(entry, description);
+    if (description?.partitioned) {
+      const change = await partitionChange(primary, replica, entry);
+      if (change?.copy) {
+        log.info(
+          { table: displayName(entry.table) },
+          `${change.detail}: rows moved without a captured statement; copying the table`,
+        );
+        await primary.query('SELECT replicator.request_copy($1, $2)', [entry.table.schema, entry.table.name]);
+      }
+      await change?.record();
+    }
     const table = await (async () => {
       let sides = await describeBothSides(primary, replica, entry);
       if (!sides) throw new Error(`${displayName(entry.table)} vanished while being described`);
