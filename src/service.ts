@@ -35,14 +35,28 @@ export interface ServiceUrls {
 export async function startService(config: Config, urls: ServiceUrls, log: Logger): Promise<Service> {
   // USE_LISTEN=false means a transaction-mode pooler: settings per transaction, every batch the long way.
   const pooler = !config.listen;
-  const primary = new Database({ url: urls.primaryUrl, role: 'primary', max: 3, pooler });
-  const replica = new Database({ url: urls.replicaUrl, role: 'replica', max: 2, pooler, replicationRole: true });
-
   const status = new ReplicationStatus();
+  const primary = new Database({
+    url: urls.primaryUrl,
+    role: 'primary',
+    max: 3,
+    pooler,
+    onConnect: () => status.connectionsOpened.primary++,
+  });
+  const replica = new Database({
+    url: urls.replicaUrl,
+    role: 'replica',
+    max: 2,
+    pooler,
+    replicationRole: true,
+    onConnect: () => status.connectionsOpened.replica++,
+  });
+
   // The replication set is read from the primary and can change at run time:
   // per-table series appear when a table is first seen.
   const metrics = createMetrics(status, []);
   const notifications = config.listen ? new ChangeNotifications(urls.primaryUrl, log) : undefined;
+  if (notifications) status.listenReconnections = () => notifications.reconnections;
   const source = new TriggerSource(
     primary,
     notifications,

@@ -25,6 +25,8 @@ export interface DatabaseOptions {
   replicationRole?: boolean;
   /** What the connections are for, shown in application_name (`pg-replicator <purpose>`; the service's own by default). */
   purpose?: string;
+  /** Told of every connection opened (reconnections counted in metrics). */
+  onConnect?: () => void;
 }
 
 /** Passwords in a connection URL (raw and decoded), to be removed from any text. */
@@ -65,7 +67,10 @@ export class Database {
     // process, idle or checked out: the next query on it fails, the caller
     // retries, the pool opens a new one.
     this.pool.on('error', () => {});
-    this.pool.on('connect', (client) => client.on('error', () => {}));
+    this.pool.on('connect', (client) => {
+      client.on('error', () => {});
+      options.onConnect?.();
+    });
     this.setup = this.pooler ? [] : [SET_SESSION, ...(options.replicationRole ? [`SET ${REPLICATION_ROLE} = replica`] : [])];
   }
 

@@ -22,6 +22,9 @@ const LOOP_ERROR_CODES: ReadonlyArray<ErrorCode | 'INTERNAL'> = [
   'SCHEMA_MISMATCH',
   'CHANGE_REJECTED',
   'CHANGE_LOG_INVALID',
+  'CAPTURE_BROKEN',
+  'MIGRATION_REQUIRED',
+  'SOURCE_MISMATCH',
   'INTERNAL',
 ];
 /** Label for counts of a batch that touched several tables (the batch reports its counts as one total). */
@@ -128,6 +131,26 @@ export function createMetrics(status: ReplicationStatus, tables: readonly string
     collect() {
       if (status.primaryReachable !== null) this.set({ database: 'primary' }, status.primaryReachable ? 1 : 0);
       if (status.replicaReachable !== null) this.set({ database: 'replica' }, status.replicaReachable ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: name('connections_opened_total'),
+    help: 'Connections opened to each database (primary, replica); beyond the first few, each is a reconnection after a drop or an idle timeout',
+    labelNames: ['database'] as const,
+    registers,
+    collect() {
+      this.reset();
+      this.inc({ database: 'primary' }, status.connectionsOpened.primary);
+      this.inc({ database: 'replica' }, status.connectionsOpened.replica);
+    },
+  });
+  new Counter({
+    name: name('listen_reconnections_total'),
+    help: 'Times the LISTEN connection to the primary was lost and opened again (polling covered the gap)',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(status.listenReconnections());
     },
   });
   new Gauge({

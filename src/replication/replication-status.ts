@@ -122,6 +122,10 @@ export class ReplicationStatus {
   /** When the loop last finished an iteration without error (progress for /health). */
   lastHealthyAt: Date | null = null;
   readonly startedAt = new Date();
+  /** Connections opened per database (reconnections included). */
+  readonly connectionsOpened = { primary: 0, replica: 0 };
+  /** Times the LISTEN connection was lost and opened again (set by the service). */
+  listenReconnections: () => number = () => 0;
   readonly tables = new Map<string, { changes: number; lastChangeTime: Date | null }>();
   readonly initialCopy = new Map<string, { rowsDone: number; rowsEstimated: number | null; startedAt: number; rate: number }>();
   /** Set by the continuous verifier (absent when it is off). */

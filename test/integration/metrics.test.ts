@@ -48,6 +48,9 @@ describe('metrics and OpenAPI', () => {
     for (const name of [
       'pg_replicator_changes_applied_total',
       'pg_replicator_changes_replicated_total',
+      'pg_replicator_changes_captured_total',
+      'pg_replicator_connections_opened_total',
+      'pg_replicator_listen_reconnections_total',
       'pg_replicator_batches_total',
       'pg_replicator_batch_changes',
       'pg_replicator_apply_duration_seconds',
@@ -88,6 +91,10 @@ describe('metrics and OpenAPI', () => {
     assert.equal(value('pg_replicator_changes_applied_total{table="users",operation="upsert"}'), 4);
     assert.equal(value('pg_replicator_changes_applied_total{table="users",operation="delete"}'), 1);
     assert.equal(value('pg_replicator_changes_applied_total{table="users",operation="truncate"}'), 0);
+    assert.equal(value('pg_replicator_changes_captured_total{operation="insert"}'), 3);
+    assert.equal(value('pg_replicator_changes_captured_total{operation="update"}'), 1);
+    assert.equal(value('pg_replicator_changes_captured_total{operation="delete"}'), 1);
+    assert.ok((value('pg_replicator_connections_opened_total{database="primary"}') ?? 0) >= 1);
     const batches = service.status.snapshot().batches;
     assert.ok(batches >= 3, `three separate writes make at least three batches (${batches})`);
     assert.equal(value('pg_replicator_batches_total'), batches);
