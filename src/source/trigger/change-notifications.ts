@@ -80,7 +80,8 @@ export class ChangeNotifications {
     client.on('end', () => this.reconnect(client));
     try {
       await client.connect();
-      await client.query(`${SET_SESSION}; LISTEN ${NOTIFY_CHANNEL}`);
+      await client.query(SET_SESSION);
+      await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
       this.client = client;
       this.retryDelayMs = 100;
       if (this.connectedOnce) this.reconnections++;
