@@ -28,10 +28,15 @@ export const SET_SESSION = PINNED_SETTINGS.map(([name, value]) =>
   name === 'search_path' ? `SET ${name} = ${value}` : `SET ${name} = ${literal(value)}`,
 ).join('; ');
 
-/** For the current transaction only: safe behind a transaction-mode pooler. */
-export const SET_LOCAL = `SELECT ${PINNED_SETTINGS.map(
-  ([name, value]) => `pg_catalog.set_config(${literal(name)}, ${literal(value)}, true)`,
-).join(', ')}`;
+/**
+ * For the current transaction only: safe behind a transaction-mode pooler.
+ * SET LOCAL statements, not set_config() calls: a SELECT would take a
+ * REPEATABLE READ transaction's snapshot before it could lock its tables
+ * (lock-before-snapshot.ts).
+ */
+export const SET_LOCAL = PINNED_SETTINGS.map(([name, value]) =>
+  name === 'search_path' ? `SET LOCAL ${name} = ${value}` : `SET LOCAL ${name} = ${literal(value)}`,
+).join('; ');
 
 /** The replica's apply also keeps the replica's own triggers and foreign keys from firing, where the role may. */
 export const REPLICATION_ROLE = 'session_replication_role';

@@ -111,17 +111,23 @@ async function readRows(client: pg.ClientBase, sql: TableSql, keys: readonly str
 }
 
 export function readPrimary(primary: Side, sql: TableSql, keys: readonly string[]): Promise<Read> {
-  return primary.read(async (c) => {
-    const { rows } = await c.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s');
-    return { snapshot: (rows[0] as { s: string }).s, rows: await readRows(c, sql, keys) };
-  }, true);
+  return primary.read(
+    async (c) => {
+      const { rows } = await c.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s');
+      return { snapshot: (rows[0] as { s: string }).s, rows: await readRows(c, sql, keys) };
+    },
+    { lock: [sql.table.table] },
+  );
 }
 
 export function readReplica(replica: Side, sql: TableSql, keys: readonly string[]): Promise<Read> {
-  return replica.read(async (c) => {
-    const position = await readPosition(c);
-    return { snapshot: position.snapshot, rows: await readRows(c, sql, keys) };
-  }, true);
+  return replica.read(
+    async (c) => {
+      const position = await readPosition(c);
+      return { snapshot: position.snapshot, rows: await readRows(c, sql, keys) };
+    },
+    { lock: [sql.table.table] },
+  );
 }
 
 /** Waits until the replica holds every change of the table visible in `snapshot`; false when `waitMs` runs out first. */

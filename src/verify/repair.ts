@@ -61,7 +61,7 @@ export async function repairRows(
           const withRow = sql.rowsByKey(keysArray(chunk), true);
           const source = await primary.read(
             async (c) => (await c.query<{ i: number; h: string; row: string }>(withRow.text, withRow.values)).rows,
-            true,
+            { lock: [sql.table.table] },
           );
           const onPrimary = new Map(source.map((r) => [chunk[r.i - 1] as string, r]));
           const upserts: string[] = [];

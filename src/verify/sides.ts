@@ -1,12 +1,14 @@
 /**
  * Verify's connections to one server: every read is a short READ ONLY
- * transaction with the session settings pinned by set_config(..., true)
+ * transaction with the session settings pinned by SET LOCAL
  * (session-settings.ts: search_path and the settings that change how values
  * print), so nothing leaks into (or depends on) a pooled session. Errors come
  * out named after the server they came from (the database handle's).
  */
 import type pg from 'pg';
 import type { Database, DatabaseRole } from '../db/database.js';
+import { lockBeforeSnapshot } from '../db/lock-before-snapshot.js';
+import type { QualifiedName } from '../db/quote.js';
 import { SET_LOCAL } from '../db/session-settings.js';
 
 export class Side {
@@ -22,9 +24,16 @@ export class Side {
     return this.db.classify(error);
   }
 
-  /** Runs `work` in one READ ONLY transaction; `snapshot`: REPEATABLE READ, so every statement sees one snapshot. */
-  async read<T>(work: (client: pg.PoolClient) => Promise<T>, snapshot = false): Promise<T> {
-    return this.transaction(`BEGIN ISOLATION LEVEL ${snapshot ? 'REPEATABLE READ' : 'READ COMMITTED'} READ ONLY`, work);
+  /**
+   * Runs `work` in one READ ONLY transaction; `snapshot`: REPEATABLE READ, so
+   * every statement sees one snapshot, taken after the tables it names are
+   * locked (lock-before-snapshot.ts: a table rewritten in between would read
+   * as empty).
+   */
+  async read<T>(work: (client: pg.PoolClient) => Promise<T>, snapshot?: { lock: readonly QualifiedName[] }): Promise<T> {
+    if (!snapshot) return this.transaction('BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY', work);
+    const lock = lockBeforeSnapshot(snapshot.lock);
+    return this.transaction('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', work, lock);
   }
 
   /** Runs `work` in one read-write transaction (repair), settings pinned; `begin` may add SET LOCALs. */
@@ -46,11 +55,11 @@ export class Side {
     }
   }
 
-  private async transaction<T>(begin: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  private async transaction<T>(begin: string, work: (client: pg.PoolClient) => Promise<T>, lock = ''): Promise<T> {
     const client = await this.pool.connect().catch((e) => Promise.reject(this.classify(e)));
     let failed = false;
     try {
-      await client.query(`${begin}; ${SET_LOCAL}`);
+      await client.query(`${begin}; ${SET_LOCAL}${lock ? `; ${lock}` : ''}`);
       const result = await work(client);
       await client.query('COMMIT');
       return result;

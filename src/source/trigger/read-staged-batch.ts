@@ -13,7 +13,8 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { quoteIdent } from '../../db/quote.js';
+import { lockBeforeSnapshot } from '../../db/lock-before-snapshot.js';
+import { type QualifiedName, quoteIdent } from '../../db/quote.js';
 import { SET_LOCAL } from '../../db/session-settings.js';
 import type { ReplicatedTable } from '../../tables/table-model.js';
 import type { Batch, ChangeCounts, CopyChunk, TableBatch } from '../batch.js';
@@ -32,12 +33,18 @@ export interface StagedRead {
 const FROM = "pg_catalog.current_setting('replicator.batch_from')::pg_snapshot";
 const TO = 'pg_catalog.pg_current_snapshot()';
 
-/** Opens the primary's side of the batch on `client` (kept until the caller ends it with COMMIT). */
+/**
+ * Opens the primary's side of the batch on `client` (kept until the caller
+ * ends it with COMMIT). `tables`: every table the batch reads, its change
+ * logs aside, locked before the snapshot is taken (lock-before-snapshot.ts).
+ */
 export async function beginStagedBatch(
   client: pg.ClientBase,
   from: ReplicaPosition,
+  tables: readonly QualifiedName[],
 ): Promise<{ snapshot: string; fingerprint: string }> {
-  await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ${SET_LOCAL}`);
+  const lock = lockBeforeSnapshot(tables);
+  await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ${SET_LOCAL}${lock ? `; ${lock}` : ''}`);
   // A parameter, never SQL text: the stored snapshot comes from the replica.
   // No stored snapshot (a new replica): every change in the log counts; the tables are copied too.
   await client.query("SELECT pg_catalog.set_config('replicator.batch_from', $1, true)", [from.snapshot ?? '1:1:']);

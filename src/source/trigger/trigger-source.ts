@@ -99,7 +99,16 @@ export class TriggerSource implements Source {
       client.release(failed);
     };
     try {
-      const start = await beginStagedBatch(client, from);
+      const tables = new Set([...prepared.tables.map((t) => t.table), ...[...prepared.copies.keys()].map((t) => t.table)]);
+      const start = await beginStagedBatch(client, from, [...tables]).catch((error) => {
+        // A replicated table renamed or dropped since the tables were prepared.
+        if ((error as { code?: string }).code === '42P01') return 'schema-changed' as const;
+        throw error;
+      });
+      if (start === 'schema-changed') {
+        await release();
+        return start;
+      }
       if (start.fingerprint !== prepared.fingerprint) {
         await release();
         return 'schema-changed';
