@@ -85,10 +85,10 @@ export function startDemoWriter(primaryUrl: string, log: Logger, options: DemoWr
       names.push(`${first} ${last}`);
       emails.push(`${localPart(first, last)}@${DEMO_EMAIL_DOMAIN}`);
     }
-    const result = await pool.query('INSERT INTO users (name, email) SELECT * FROM unnest($1::text[], $2::text[])', [
-      names,
-      emails,
-    ]);
+    const result = await pool.query(
+      'INSERT INTO users (name, email) SELECT * FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[]))',
+      [names, emails],
+    );
     return result.rowCount ?? 0;
   }
 

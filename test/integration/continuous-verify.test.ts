@@ -77,8 +77,8 @@ describe('continuous verification', () => {
       INSERT INTO items SELECT g, g % 97, 'row ' || g FROM generate_series(1, ${ITEMS_ROWS}) g;
       CREATE SCHEMA "Sales";
       CREATE TABLE ${LINES} (region text, code text, qty int NOT NULL, PRIMARY KEY (region, code));
-      INSERT INTO ${LINES} SELECT r, c || '-' || g, g FROM unnest(ARRAY['north', 'South', 'east']) r,
-        unnest(ARRAY['a', 'B']) c, generate_series(1, 500) g;`);
+      INSERT INTO ${LINES} SELECT r, c || '-' || g, g FROM pg_catalog.unnest(ARRAY['north', 'South', 'east']) r,
+        pg_catalog.unnest(ARRAY['a', 'B']) c, generate_series(1, 500) g;`);
     ownerEnv = { PRIMARY_DATABASE_URL: servers.primaryUrl, REPLICA_DATABASE_URL: servers.replicaUrl };
     env = {
       PRIMARY_DATABASE_URL: servers.replicator.primaryUrl,

@@ -57,8 +57,8 @@ describe('verify', () => {
       CREATE SCHEMA "Sales";
       CREATE TABLE ${ORDER_ITEMS} (region text, code text, qty int NOT NULL, price numeric(10, 2), PRIMARY KEY (region, code));
       INSERT INTO ${ORDER_ITEMS}
-        SELECT r, c || '-' || g, g, g / 3.0 FROM unnest(ARRAY['north', 'South', 'east', 'West']) r,
-          unnest(ARRAY['a', 'B', 'c']) c, generate_series(1, 500) g;`);
+        SELECT r, c || '-' || g, g, g / 3.0 FROM pg_catalog.unnest(ARRAY['north', 'South', 'east', 'West']) r,
+          pg_catalog.unnest(ARRAY['a', 'B', 'c']) c, generate_series(1, 500) g;`);
     // The replica's region sorts by English rules, the primary's by code point:
     // the same bounds select different rows unless compared in one collation.
     await servers.replicaSql.query(`

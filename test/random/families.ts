@@ -391,7 +391,7 @@ const composite: Family = {
   about: 'a three-column key (text, int, smallint): inserts, updates, changes of one key column, deletes by key prefix',
   tables: ['t_composite'],
   primary: 'CREATE TABLE t_composite (tenant text, id int, seq smallint, payload text, PRIMARY KEY (tenant, id, seq));',
-  seed: "INSERT INTO t_composite SELECT t, g, s, 'seed' FROM unnest(ARRAY['acme', 'globex']) t, generate_series(1, 50) g, generate_series(0, 2) s;",
+  seed: "INSERT INTO t_composite SELECT t, g, s, 'seed' FROM pg_catalog.unnest(ARRAY['acme', 'globex']) t, generate_series(1, 50) g, generate_series(0, 2) s;",
   ops: [
     [
       3,
@@ -446,7 +446,7 @@ const collation: Family = {
     'text keys whose order and equality depend on the collation (accents, case, combining marks, ß, dotless i, spaces, emoji): upserts, key changes, deletes',
   tables: ['t_text_keys'],
   primary: 'CREATE TABLE t_text_keys (k text PRIMARY KEY, v int NOT NULL, note text);',
-  seed: `INSERT INTO t_text_keys SELECT k, 0, NULL FROM unnest('${collationSeedArray()}'::text[]) k ON CONFLICT DO NOTHING;`,
+  seed: `INSERT INTO t_text_keys SELECT k, 0, NULL FROM pg_catalog.unnest('${collationSeedArray()}'::text[]) k ON CONFLICT DO NOTHING;`,
   ops: [
     [
       3,

@@ -13,7 +13,7 @@ export const BYSTANDER = 'bystander';
 
 const TRAPS = `
 CREATE SCHEMA bystander;
-CREATE TABLE bystander.traps (what text, by_role text DEFAULT current_user, at timestamptz DEFAULT now());
+CREATE TABLE bystander.traps (what text, by_role text DEFAULT current_user, query text DEFAULT current_query());
 GRANT USAGE ON SCHEMA bystander TO PUBLIC;
 GRANT INSERT ON bystander.traps TO PUBLIC;
 CREATE FUNCTION bystander.sprung(what text) RETURNS void LANGUAGE sql
@@ -65,8 +65,10 @@ export async function plantTraps(owner: pg.Client, url: string, password: string
 /** What the traps recorded (nothing, unless some query ran the bystander's code). */
 export async function trapsFired(owner: pg.Client): Promise<string[]> {
   try {
-    const { rows } = await owner.query<{ what: string; by_role: string }>('SELECT what, by_role FROM bystander.traps');
-    return rows.map((r) => `${r.what} ran as ${r.by_role}`);
+    const { rows } = await owner.query<{ what: string; by_role: string; query: string }>(
+      'SELECT what, by_role, query FROM bystander.traps',
+    );
+    return rows.map((r) => `${r.what} ran as ${r.by_role} in: ${r.query.slice(0, 300)}`);
   } catch {
     return []; // the server is gone (a test stopped it for good); nothing to read
   }
