@@ -43,7 +43,7 @@ describe('exit codes', () => {
   it('prints the same table in --help and in the README', async () => {
     const help = await helpOf(['--help']);
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const section = readme.slice(readme.indexOf('### Exit codes'));
+    const section = readme.slice(readme.indexOf('## Exit codes'));
     for (const { exit, meaning } of EXIT_CODES) {
       assert.match(help, new RegExp(`^ {2}${exit} +${escapeRegExp(meaning)}`, 'm'), `--help: ${exit}`);
       const codes = errorCodesFor(exit).map((c) => `\`${c}\``);
