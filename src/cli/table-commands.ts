@@ -12,6 +12,7 @@ import { displayName, type QualifiedName } from '../db/quote.js';
 import { ReplicatorError } from '../errors.js';
 import { claimPrimary, readIdentity } from '../source/source-identity.js';
 import type { RegistryEntry } from '../tables/registry.js';
+import { syncSequences } from '../tables/sync-sequences.js';
 import { followCopy } from './follow-copy.js';
 
 type Options = Record<string, string | boolean | undefined>;
@@ -140,6 +141,32 @@ export function registerTableCommands(
           process.stdout.write(`resync of ${displayName(table)} requested; the running replicator copies it now\n`);
         }
         if (options.wait !== false && requested.size > 0) await followCopy(replica, [...requested.keys()], requested);
+      });
+    });
+
+  withDbOptions(program.command('sync-sequences'))
+    .description(
+      "move the replica's sequences of replicated tables (serial and identity columns) up to the primary's values, before a failover",
+    )
+    .argument('[tables...]', 'schema.table (default: every table in the replication set)')
+    .addHelpText('after', '\nExamples:\n  replicator sync-sequences\n  replicator sync-sequences public.orders')
+    .action(async (names: string[], options: Options) => {
+      await withBoth(configFrom(options), 'sync-sequences', async ({ primary, replica }) => {
+        const tables =
+          names.length > 0
+            ? await Promise.all(names.map((n) => resolveTable(primary, n)))
+            : (await listTables(primary)).map((e) => e.table);
+        for (const table of tables) {
+          for (const s of await syncSequences(primary, replica, table)) {
+            const where = `${displayName(table)}.${s.column}`;
+            if (!s.replicaSequence) process.stdout.write(`${where}: the replica's column owns no sequence; skipped\n`);
+            else if (s.after === s.before)
+              process.stdout.write(
+                `${where}: ${s.replicaSequence} at ${s.before ?? 'its start'}, already at or past the primary's ${s.primaryValue ?? 'start'}\n`,
+              );
+            else process.stdout.write(`${where}: ${s.replicaSequence} set to ${s.after} (was ${s.before ?? 'at its start'})\n`);
+          }
+        }
       });
     });
 }

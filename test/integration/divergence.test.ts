@@ -229,6 +229,26 @@ describe('no silent divergence', () => {
     await waitFor('stale rows gone', async () => (await tableText(servers.replicaSql, 'readded')).length === 0);
   });
 
+  it('sync-sequences moves the replica sequences of serial and identity columns up to the primary, never down', async () => {
+    const ddl = (identity: string) =>
+      `CREATE TABLE seqs (id bigserial PRIMARY KEY, n int GENERATED ${identity} AS IDENTITY, v text)`;
+    await servers.primarySql.query(ddl('ALWAYS'));
+    await servers.replicaSql.query(ddl('BY DEFAULT')); // an update from the primary must be able to set it
+    await add('seqs');
+    await servers.primarySql.query("INSERT INTO seqs (v) SELECT 'x' FROM generate_series(1, 5)");
+    await waitFor('seqs replicated', () => same('seqs'));
+    const synced = await runCli(['sync-sequences', 'seqs'], env);
+    assert.equal(synced.code, 0, synced.stderr);
+    assert.match(synced.stdout, /seqs\.id: public\.seqs_id_seq set to 5 \(was at its start\)/);
+    assert.match(synced.stdout, /seqs\.n: public\.seqs_n_seq set to 5 \(was at its start\)/);
+    // After a failover, an insert on the replica takes the next values: no collision.
+    const row = await servers.replicaSql.query("INSERT INTO seqs (v) VALUES ('after failover') RETURNING id, n");
+    assert.deepEqual(row.rows[0], { id: '6', n: 6 });
+    const again = await runCli(['sync-sequences', 'seqs'], env);
+    assert.match(again.stdout, /seqs_id_seq at 6, already at or past the primary's 5/);
+    await servers.replicaSql.query("DELETE FROM seqs WHERE v = 'after failover'");
+  });
+
   it('TABLES does not add back a table the user removed', async () => {
     await servers.primarySql.query('CREATE TABLE listed (id int PRIMARY KEY)');
     await add('listed');
