@@ -33,6 +33,7 @@ export function inProgress(snapshot: string): bigint[] {
 
 /** Whether transaction `xid` had finished (committed or aborted) as of `snapshot`. */
 export function finishedBy(xid: bigint, snapshot: string): boolean {
-  const [xmin, xmax] = snapshot.split(':').map((x) => BigInt(x)) as [bigint, bigint];
+  // Only xmin and xmax: the third field is the list of transactions in progress ('10,11'), no number.
+  const [xmin, xmax] = snapshot.split(':', 2).map((x) => BigInt(x)) as [bigint, bigint];
   return xid < xmin || (xid < xmax && !inProgress(snapshot).includes(xid));
 }
