@@ -16,7 +16,7 @@ import pg from 'pg';
 import type { Service } from '../../src/service.js';
 import { BYSTANDER } from '../support/bystander-traps.js';
 import { runCli } from '../support/cli.js';
-import { startTestServers, TEST_PASSWORD, type TestServers, tableText, waitFor } from '../support/servers.js';
+import { REPLICATOR_ROLE, startTestServers, TEST_PASSWORD, type TestServers, tableText, waitFor } from '../support/servers.js';
 import { startInProcess } from '../support/service.js';
 
 const WRITER = 'app_writer';
@@ -187,5 +187,60 @@ describe('security', () => {
     await waitFor('the prepared transaction replicated', async () =>
       (await tableText(servers.replicaSql, 'users')).some((r) => r.includes('Twophase')),
     );
+  });
+
+  it('a stolen replicator login can only read the replicated tables and their change logs; grants reach named logins only', async () => {
+    await servers.primarySql.query(`CREATE TABLE secrets (id int PRIMARY KEY, s text); INSERT INTO secrets VALUES (1, 'x');
+      CREATE ROLE schema_user LOGIN PASSWORD '${TEST_PASSWORD}';
+      GRANT USAGE ON SCHEMA replicator TO schema_user;`);
+    const log = (
+      await servers.primarySql.query<{ log: string }>(
+        "SELECT format('%I.%I', log_schema, log_name) AS log FROM replicator.tables WHERE table_name = 'users'",
+      )
+    ).rows[0]?.log as string;
+    const denied = async (sql: string) => {
+      const error = await as(REPLICATOR_ROLE, 'primary', (c) => c.query(sql)).then(
+        () => undefined,
+        (e: { code?: string }) => e,
+      );
+      assert.equal(error?.code, '42501', `refused: ${sql}`);
+    };
+    // What it may do: read a replicated table and its change log (and prune the log: README's threat model).
+    await as(REPLICATOR_ROLE, 'primary', async (c) => {
+      await c.query('SELECT count(*) FROM public.users');
+      await c.query(`SELECT count(*) FROM ${log}`);
+    });
+    // What it may not: write them, read anything else, change the replication set or the capture, grant itself more.
+    for (const sql of [
+      "INSERT INTO public.users (name, email) VALUES ('x', 'x@example.com')",
+      'UPDATE public.users SET name = name',
+      'DELETE FROM public.users',
+      'TRUNCATE public.users',
+      'SELECT * FROM public.secrets',
+      'UPDATE replicator.tables SET removed_at = now()',
+      "SELECT replicator.add_table('public.secrets'::regclass, NULL, NULL, NULL, NULL, false)",
+      "SELECT replicator.remove_table('public', 'users', false)",
+      "SELECT replicator.resync_table('public', 'users')",
+      'SELECT replicator.grant_table(t, current_user) FROM replicator.tables t',
+      'SELECT replicator.grant_replicator(current_user)',
+      'SELECT replicator.uninstall()',
+      'CREATE TABLE replicator.mine (x int)',
+      'ALTER TABLE public.users DISABLE TRIGGER ALL',
+    ])
+      await denied(sql);
+    // Grants name the login: a role with USAGE on schema replicator gets nothing, nor does PUBLIC.
+    for (const [role, object, privilege] of [
+      ['schema_user', 'public.users', 'SELECT'],
+      ['schema_user', log, 'SELECT'],
+      ['public', 'public.users', 'SELECT'],
+      ['public', log, 'SELECT'],
+    ] as const) {
+      const { rows } = await servers.primarySql.query<{ ok: boolean }>('SELECT has_table_privilege($1, $2, $3) AS ok', [
+        role,
+        object,
+        privilege,
+      ]);
+      assert.equal(rows[0]?.ok, false, `${role} has no ${privilege} on ${object}`);
+    }
   });
 });
