@@ -190,6 +190,22 @@ export function buildRows(results: BenchResults): Row[] {
     r.ratios = {};
     rows.push(r);
   }
+  if (w.memoryRow) {
+    const mb = (results.sizes.memoryRowBytes / 1e6).toLocaleString('en-US');
+    for (const [kind, figures] of Object.entries(w.memoryRow)) {
+      const how = kind === 'text' ? 'inline' : 'streamed';
+      const r = figureRow(
+        layout,
+        `memory: replicator peak RSS, one ${mb} MB ${kind} row (${how}), insert + update`,
+        (m) => figures?.[m]?.peakRssMB,
+        (v) => `${v.toFixed(1)} MB`,
+        '<= 200 MB',
+        { value: (v) => v <= 200 },
+      );
+      r.ratios = {};
+      rows.push(r);
+    }
+  }
   if (w.seed) {
     const { lagMs, targetRate, pollInterval } = w.seed;
     rows.push({

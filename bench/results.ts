@@ -16,6 +16,7 @@ import type { CaptureFigures } from './workloads/capture-cost.js';
 import type { ClosedLoopFigures } from './workloads/closed-loop.js';
 import type { LagFigures, SeedFigures } from './workloads/lag.js';
 import type { MemoryFigures } from './workloads/memory.js';
+import type { MemoryRowFigures, RowValueKind } from './workloads/memory-row.js';
 import type { PgbenchResults } from './workloads/pgbench.js';
 
 export interface Workloads {
@@ -26,6 +27,8 @@ export interface Workloads {
   lag: PerMethod<LagFigures & Checked>;
   capture: CaptureFigures;
   memory: PerMethod<MemoryFigures & Checked>;
+  /** Run with memory: one large row, per kind of value (text carried inline, bytea streamed). */
+  memoryRow: Partial<Record<RowValueKind, PerMethod<MemoryRowFigures & Checked>>>;
   seed: SeedFigures;
   pgbench: PgbenchResults | { skipped: string };
 }

@@ -32,6 +32,7 @@ import { runCaptureCost } from './workloads/capture-cost.js';
 import { runDelete, runOltp, runUpdate } from './workloads/closed-loop.js';
 import { runLag, runSeedLag } from './workloads/lag.js';
 import { runMemory } from './workloads/memory.js';
+import { ROW_VALUE_KINDS, runMemoryRow } from './workloads/memory-row.js';
 import { findPgbench, runPgbench } from './workloads/pgbench.js';
 
 const WORKLOADS = [
@@ -102,6 +103,16 @@ async function runWorkloads(ctx: BenchContext, options: Options, pgbench: string
     const memory: PerMethod<Awaited<ReturnType<typeof runMemory>>> = {};
     for (const m of processMethods) memory[m.name] = await bound(`memory (${m.name})`, () => runMemory(ctx, m, profile), 1);
     w.memory = memory;
+    // Bounded by bytes, not rows: one 10 MB row, carried inline (text) and streamed (bytea).
+    const memoryRow: Workloads['memoryRow'] = {};
+    for (const kind of ROW_VALUE_KINDS) {
+      const perMethod: NonNullable<Workloads['memoryRow'][typeof kind]> = {};
+      for (const m of processMethods) {
+        perMethod[m.name] = await bound(`memory, one ${kind} row (${m.name})`, () => runMemoryRow(ctx, m, kind), 1);
+      }
+      memoryRow[kind] = perMethod;
+    }
+    w.memoryRow = memoryRow;
   }
   // Seed mode is pg-replicator's trigger capture without LISTEN.
   const trigger = ctx.methods.find((m) => m.name === 'ours');

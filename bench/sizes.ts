@@ -14,6 +14,8 @@ export interface Sizes {
   /** Each capture-cost timing is repeated and the median kept: single timings on a busy 2-core machine wander. */
   captureRepeats: number;
   memoryBulkRows: number;
+  /** The one large row's value, in bytes (10 MB = 10^7, the unit of the memory target). */
+  memoryRowBytes: number;
   seedRate: number;
   seedSeconds: number;
   seedPollInterval: string;
@@ -36,6 +38,7 @@ export const FULL: Sizes = {
   captureSingleRows: 20_000,
   captureRepeats: 3,
   memoryBulkRows: 200_000,
+  memoryRowBytes: 10_000_000,
   seedRate: 50,
   seedSeconds: 5,
   seedPollInterval: '5s',
@@ -56,6 +59,8 @@ export const QUICK: Sizes = {
   captureSingleRows: 2_000,
   captureRepeats: 1,
   memoryBulkRows: 20_000,
+  // One row either way: the full 10 MB costs a few seconds, and the size is what is checked.
+  memoryRowBytes: 10_000_000,
   seedRate: 50,
   seedSeconds: 2,
   seedPollInterval: '5s',

@@ -35,6 +35,8 @@ export interface RunSetup {
   templates?: { primary?: string; replica?: string };
   /** For the replicator's process: extra environment (seed mode), Node flags (--cpu-prof). */
   spawn?: SpawnOptions;
+  /** How long the measurement itself runs by design (a soak's minutes), on top of its usual bound. */
+  measureMs?: number;
 }
 
 export interface Checked {
@@ -149,7 +151,7 @@ export async function runOnce<T extends object>(
       await waitForInitialRows(db, setup.tables, timeoutMs).catch(failed);
       const readySeconds = round((now() - started) / 1000, 2);
       await withTimeout(settle(db, timeoutMs), bound, `${what}: settle`);
-      const figures = await withTimeout(measure(db, run), bound, what).catch(failed);
+      const figures = await withTimeout(measure(db, run), bound + (setup.measureMs ?? 0), what).catch(failed);
       const replicaRows = await assertSameRows(db.primary, db.replica, setup.tables, what);
       return { ...figures, replicaRows, readySeconds };
     } finally {

@@ -6,6 +6,7 @@
  */
 import { BenchFailure, now, round, sleep, waitUntil } from '../measure.js';
 import type { ReplicationMethod } from '../methods.js';
+import { sampleRss } from '../rss-sampler.js';
 import type { BenchContext, Checked } from '../workload.js';
 import { runOnce } from '../workload.js';
 import { haveIds, insertRange, itemsSetup } from './statements.js';
@@ -38,14 +39,7 @@ export function runMemory(
       if (!child) throw new BenchFailure(`memory: method ${method.name} has no process of its own`);
       await sleep(500); // let start-up garbage settle before reading the idle figure
       const idleRssMB = child.memory().rssMB;
-      let sampledPeakRssMB = idleRssMB;
-      let sampling = true;
-      const sampler = (async () => {
-        while (sampling) {
-          sampledPeakRssMB = Math.max(sampledPeakRssMB, child.memory().rssMB);
-          await sleep(10);
-        }
-      })();
+      const sampler = sampleRss(child, 10);
       try {
         await db.primary.query(insertRange(1, rows));
         const committed = now();
@@ -54,19 +48,17 @@ export function runMemory(
           () => haveIds(db.replica, [rows]),
           ctx.sizes.timeoutMs,
         );
-        sampling = false;
-        await sampler;
+        const sampled = await sampler.stop();
         return {
           rows,
           peakRssMB: round(child.memory().peakMB),
           idleRssMB: round(idleRssMB),
-          sampledPeakRssMB: round(sampledPeakRssMB),
+          sampledPeakRssMB: round(Math.max(idleRssMB, sampled.highMB)),
           catchUpMs: round(caughtUp - committed),
           rowsPerSec: Math.round(rows / ((caughtUp - committed) / 1000)),
         };
       } finally {
-        sampling = false;
-        await sampler;
+        await sampler.stop();
       }
     },
   );
