@@ -34,6 +34,7 @@ import {
   IS_REFERENCED,
   inlineRows,
   insertRows,
+  type RowsFrom,
   stagedRows,
   upsertRows,
 } from './table-statements.js';
@@ -58,6 +59,8 @@ export async function applyBatchInTransaction(
   from: ReplicaPosition,
   source: SourceIdentity,
   mode: ApplyMode,
+  order: readonly ReplicatedTable[] = [],
+  foreignKeysFire = false,
 ): Promise<TransactionResult> {
   const { values, param } = parameterList();
   const moved = await replica.query(positionStatement(from, batch.to, source, param), values);
@@ -68,57 +71,115 @@ export async function applyBatchInTransaction(
   // changes, which then rebuild what changed up to the snapshot. DELETE, not
   // TRUNCATE: other replica tables may reference this one.
   for (const chunk of batch.copies) if (chunk.fresh) await replica.query(clearAll(chunk.table, true));
+
+  // Where the replica's foreign keys fire (no session_replication_role), the
+  // order of statements matters: `order` has parents first. Then rows arrive
+  // parents first (copy chunks included), and only after every arrival do
+  // rows leave, children first: a child moved to a new parent arrives before
+  // its old parent leaves. Otherwise deletes go first (a unique value a
+  // delete frees can be taken by an upsert). Within a table, a copy chunk and
+  // the changed rows are the same snapshot's state; the chunk goes first.
+  const rank = (table: ReplicatedTable) => {
+    const i = order.indexOf(table);
+    return i === -1 ? order.length : i;
+  };
+  const parts = [...batch.tables].sort((a, b) => rank(a.table) - rank(b.table));
+  const sources = new Map<TableBatch, RowSource>();
   let staging = 0;
-  for (const part of batch.tables) {
+  for (const part of [...parts].reverse()) {
     await clear(replica, part, counts);
     const rows = part.rows;
     if (!rows) continue;
     if (rows.kind === 'inline') {
-      await applyInline(replica, part.table, rows, mode, counts);
+      sources.set(part, inlineSource(part.table, rows));
       continue;
     }
     const stage = stagingTable(part.table, `replicator_batch_${staging++}`);
     await replica.query(stage.create);
     await rows.copyInto(replica.query(copyFrom(stage.copyFrom)));
-    const relation = stagedRows(part.table, stage.relation);
-    if (mode === 'replace') {
-      const deleted = await replica.query(deleteTouched(part.table, relation));
-      const inserted = await replica.query(insertRows(part.table, relation));
-      counts.upserted += inserted.rowCount ?? 0;
-      counts.deleted += Math.max(0, (deleted.rowCount ?? 0) - (inserted.rowCount ?? 0));
-    } else {
-      counts.deleted += (await replica.query(deleteRows(part.table, relation))).rowCount ?? 0;
-      counts.upserted += (await replica.query(upsertRows(part.table, relation))).rowCount ?? 0;
-    }
+    const from = stagedRows(part.table, stage.relation);
+    sources.set(part, () => ({ from, values: [] }));
   }
 
+  const leave = async () => {
+    for (const part of [...parts].reverse()) {
+      const source = sources.get(part);
+      if (!part.rows || !source) continue;
+      const gone =
+        mode === 'replace'
+          ? await run(replica, source('touched'), (from) => deleteTouched(part.table, from))
+          : await run(replica, source('deletes'), (from) => deleteRows(part.table, from));
+      counts.deleted += part.rows.kind === 'inline' ? part.rows.deleteCount : gone;
+    }
+  };
   const copied: CopyProgress[] = [];
-  for (const chunk of batch.copies) copied.push(await copyChunkIn(replica, chunk, staging++, counts));
+  const arrive = async () => {
+    const tables = [...new Set([...parts.map((t) => t.table), ...batch.copies.map((c) => c.table)])].sort(
+      (a, b) => rank(a) - rank(b),
+    );
+    for (const table of tables) {
+      const chunk = batch.copies.find((c) => c.table === table);
+      if (chunk) copied.push(await copyChunkIn(replica, chunk, staging++, counts));
+      const part = parts.find((t) => t.table === table);
+      const source = part && sources.get(part);
+      if (!part?.rows || !source) continue;
+      const arrived = await run(replica, source('upserts'), (from) =>
+        mode === 'replace' ? insertRows(part.table, from) : upsertRows(part.table, from),
+      );
+      if (part.rows.kind === 'inline') counts.upserted += part.rows.upsertCount;
+      else {
+        counts.upserted += arrived;
+        // Replace mode deleted the keys it inserts again: those were no deletes.
+        if (mode === 'replace') counts.deleted = Math.max(0, counts.deleted - arrived);
+      }
+    }
+  };
+  // Replace mode deletes every key it inserts: its deletes always go first.
+  if (foreignKeysFire && mode === 'upsert') {
+    await arrive();
+    await leave();
+  } else {
+    await leave();
+    await arrive();
+  }
   return { counts, copied };
 }
 
-async function applyInline(
-  replica: pg.ClientBase,
-  table: ReplicatedTable,
-  rows: InlineRows,
-  mode: ApplyMode,
-  counts: AppliedCounts,
-): Promise<void> {
-  const upserts = rows.upserts ?? '{}';
+/** A table's rows of this batch as a FROM item, with the parameters a statement over it needs. */
+type RowSource = (use: 'deletes' | 'upserts' | 'touched') => { from: RowsFrom; values: unknown[] };
+
+/** Inline rows: a statement binds exactly the parameters it names (the upserts, the deleted keys, or both). */
+function inlineSource(table: ReplicatedTable, rows: InlineRows): RowSource {
   const keys = table.keyColumns.map((_, i) => rows.deleteKeys?.[i] ?? '{}');
-  const keyParams = keys.map((_, i) => `$${i + 2}`);
-  if (mode === 'replace') {
-    await replica.query(deleteTouched(table, inlineRows(table, '$1', keyParams)), [upserts, ...keys]);
-    await replica.query(insertRows(table, inlineRows(table, '$1', [])), [upserts]);
-  } else {
-    if (rows.deleteKeys) {
-      const params = keys.map((_, i) => `$${i + 1}`);
-      await replica.query(deleteRows(table, inlineRows(table, 'NULL', params)), keys);
-    }
-    if (rows.upserts) await replica.query(upsertRows(table, inlineRows(table, '$1', [])), [upserts]);
-  }
-  counts.deleted += rows.deleteCount;
-  counts.upserted += rows.upsertCount;
+  const upserts = rows.upserts ?? '{}';
+  return (use) => {
+    if (use === 'deletes')
+      return {
+        from: inlineRows(
+          table,
+          'NULL',
+          keys.map((_, i) => `$${i + 1}`),
+        ),
+        values: keys,
+      };
+    if (use === 'upserts') return { from: inlineRows(table, '$1', []), values: [upserts] };
+    return {
+      from: inlineRows(
+        table,
+        '$1',
+        keys.map((_, i) => `$${i + 2}`),
+      ),
+      values: [upserts, ...keys],
+    };
+  };
+}
+
+async function run(
+  replica: pg.ClientBase,
+  { from, values }: { from: RowsFrom; values: unknown[] },
+  statement: (from: RowsFrom) => string,
+): Promise<number> {
+  return (await replica.query(statement(from), values)).rowCount ?? 0;
 }
 
 async function clear(replica: pg.ClientBase, part: TableBatch, counts: AppliedCounts): Promise<void> {

@@ -9,6 +9,7 @@ import { faultPoint } from '../fault-point.js';
 import { type Batch, isInline } from '../source/batch.js';
 import type { ReplicaPosition } from '../source/position.js';
 import type { SourceIdentity } from '../source/source-identity.js';
+import type { ReplicatedTable } from '../tables/table-model.js';
 import { type ApplyMode, applyBatchInTransaction, beginApply, type TransactionResult } from './apply-batch-in-transaction.js';
 import { applyInlineBatch } from './apply-inline-batch.js';
 
@@ -16,6 +17,8 @@ export interface ApplyOptions {
   mode: ApplyMode;
   /** The replica's login may set session_replication_role = replica. */
   replicationRole: boolean;
+  /** Every replicated table, parents before the tables that reference them (tables/order-by-references.ts). */
+  order: readonly ReplicatedTable[];
 }
 
 export async function applyBatch(
@@ -34,7 +37,15 @@ export async function applyBatch(
   const result = await replica.session(async (client) => {
     await beginApply(client, options.replicationRole);
     try {
-      const applied = await applyBatchInTransaction(client, batch, from, source, options.mode);
+      const applied = await applyBatchInTransaction(
+        client,
+        batch,
+        from,
+        source,
+        options.mode,
+        options.order,
+        !options.replicationRole,
+      );
       faultPoint('before-replica-commit');
       await client.query('COMMIT');
       return applied;

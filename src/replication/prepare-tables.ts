@@ -24,6 +24,7 @@ import { SNAPSHOT_AND_FINGERPRINT } from '../source/trigger/read-inline-batch.js
 import { addMissingColumns } from '../tables/add-missing-columns.js';
 import { describeBothSides, describeReplicatedTable } from '../tables/describe-replicated-table.js';
 import { describeTable } from '../tables/describe-table.js';
+import { orderByReferences } from '../tables/order-by-references.js';
 import { readRegistry } from '../tables/registry.js';
 import type { ReplicatedTable } from '../tables/table-model.js';
 
@@ -118,11 +119,11 @@ export async function prepareTables(
   if (!replicationRole && !warnedAboutRole) {
     warnedAboutRole = true;
     log.warn(
-      `replica: this role may not set ${REPLICATION_ROLE}, so replica triggers and foreign keys fire during apply; grant it (superuser: GRANT SET ON PARAMETER ${REPLICATION_ROLE} TO <role>) or keep the replicated tables free of them`,
+      `replica: this role may not set ${REPLICATION_ROLE}, so replica triggers and foreign keys fire during apply (foreign keys between replicated tables are applied parents first); grant it (superuser, PostgreSQL 15+: GRANT SET ON PARAMETER ${REPLICATION_ROLE} TO <role>) or keep triggers that rewrite values off the replicated tables`,
     );
   }
   return {
-    tables,
+    tables: await replica.on(orderByReferences(replica, tables)),
     fingerprint,
     replicationRole,
     copies,

@@ -42,7 +42,11 @@ export async function runBatch(
   const { batch } = next;
   let applied: Awaited<ReturnType<typeof applyBatch>>;
   try {
-    applied = await applyBatch(replica, batch, from, prepared.source, { mode, replicationRole: prepared.replicationRole });
+    applied = await applyBatch(replica, batch, from, prepared.source, {
+      mode,
+      replicationRole: prepared.replicationRole,
+      order: prepared.tables,
+    });
   } finally {
     await next.release();
   }
