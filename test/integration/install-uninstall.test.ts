@@ -19,6 +19,12 @@ import { startInProcess } from '../support/service.js';
  * explicit ACL equal to the owner's default, which is the same privileges.
  */
 async function catalogs(client: pg.Client): Promise<string[]> {
+  // Grants on parameters (GRANT SET ON PARAMETER) exist from PostgreSQL 15 on.
+  const { rows: version } = await client.query<{ n: number }>("SELECT current_setting('server_version_num')::int AS n");
+  const parameters =
+    (version[0]?.n ?? 0) >= 150000
+      ? `UNION ALL SELECT 'parameter ' || p.parname || ' ' || coalesce(p.paracl::text, '') FROM pg_parameter_acl p`
+      : '';
   const mine = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'`;
   const { rows } = await client.query<{ line: string }>(`
     SELECT 'schema ' || n.nspname || ' ' || coalesce(n.nspacl, acldefault('n'::"char", n.nspowner))::text AS line FROM pg_namespace n WHERE ${mine}
@@ -31,7 +37,7 @@ async function catalogs(client: pg.Client): Promise<string[]> {
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE ${mine}
     UNION ALL SELECT 'trigger ' || g.tgrelid::regclass || ' ' || g.tgname || ' ' || g.tgenabled::text FROM pg_trigger g WHERE NOT g.tgisinternal
     UNION ALL SELECT 'type ' || n.nspname || '.' || t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE ${mine}
-    UNION ALL SELECT 'parameter ' || p.parname || ' ' || coalesce(p.paracl::text, '') FROM pg_parameter_acl p
+    ${parameters}
     UNION ALL SELECT 'database ' || coalesce(d.datacl, acldefault('d'::"char", d.datdba))::text FROM pg_database d WHERE d.datname = current_database()
     ORDER BY 1`);
   return rows.map((r) => r.line);

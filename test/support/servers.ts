@@ -10,15 +10,19 @@
  * overloads there of functions and operators a careless query would resolve
  * instead of pg_catalog's (bystander-traps.ts). Each trap records that it
  * ran; stop() fails the test file if any did.
+ *
+ * PG_PRIMARY_VERSION and PG_REPLICA_VERSION choose each one's PostgreSQL major
+ * (default: the embedded 18; see pg-versions.ts and `npm run test:matrix`).
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { privilegeSql } from '../../src/cli/privileges-command.js';
-import { type EmbeddedServer, startEmbeddedServer } from '../../src/embedded/embedded-server.js';
+import type { EmbeddedServer } from '../../src/embedded/embedded-server.js';
 import { installDemo } from '../../src/embedded/install-demo.js';
 import { plantTraps, trapsFired } from './bystander-traps.js';
+import { serverVersion, startServer } from './pg-versions.js';
 
 export const TEST_PASSWORD = 's3cr3t-Pa55:word';
 /** The non-superuser logins the replicator runs as in tests (db/privileges.sql). */
@@ -27,6 +31,8 @@ export const REPLICATOR_ROLE = 'replicator_login';
 export interface TestServers {
   primary: EmbeddedServer;
   replica: EmbeddedServer;
+  /** The PostgreSQL major each one runs (PG_PRIMARY_VERSION, PG_REPLICA_VERSION). */
+  versions: { primary: number; replica: number };
   /** Superuser (owner) URLs: for installing schemas and the test's own DDL. */
   primaryUrl: string;
   replicaUrl: string;
@@ -43,14 +49,22 @@ export async function startTestServers(
 ): Promise<TestServers> {
   const root = mkdtempSync(path.join(tmpdir(), 'pg-replicator-test-'));
   chmodSync(root, 0o755); // the servers run as user postgres
+  const [primaryVersion, replicaVersion] = await Promise.all([serverVersion('primary'), serverVersion('replica')]);
   const [primary, replica] = await Promise.all([
-    startEmbeddedServer({ dataDir: path.join(root, 'primary'), password: TEST_PASSWORD, settings: options.settings }),
-    startEmbeddedServer({ dataDir: path.join(root, 'replica'), password: TEST_PASSWORD, settings: options.settings }),
+    startServer(primaryVersion, { dataDir: path.join(root, 'primary'), password: TEST_PASSWORD, settings: options.settings }),
+    startServer(replicaVersion, { dataDir: path.join(root, 'replica'), password: TEST_PASSWORD, settings: options.settings }),
   ]);
   const primarySql = new pg.Client(primary.url());
   const replicaSql = new pg.Client(replica.url());
   await Promise.all([primarySql.connect(), replicaSql.connect()]);
   for (const c of [primarySql, replicaSql]) c.on('error', () => {});
+  for (const [client, version] of [
+    [primarySql, primaryVersion],
+    [replicaSql, replicaVersion],
+  ] as const) {
+    const { rows } = await client.query<{ n: number }>("SELECT current_setting('server_version_num')::int / 10000 AS n");
+    if (rows[0]?.n !== version.major) throw new Error(`asked for PostgreSQL ${version.label}, the server runs ${rows[0]?.n}`);
+  }
   for (const [c, url] of [
     [primarySql, primary.url()],
     [replicaSql, replica.url()],
@@ -72,6 +86,7 @@ export async function startTestServers(
   const servers: TestServers = {
     primary,
     replica,
+    versions: { primary: primaryVersion.major, replica: replicaVersion.major },
     primaryUrl: primary.url(),
     replicaUrl: replica.url(),
     replicator: { primaryUrl: asReplicator(primary.url()), replicaUrl: asReplicator(replica.url()) },
