@@ -118,13 +118,26 @@ export async function applyBatchInTransaction(
       (a, b) => rank(a) - rank(b),
     );
     for (const table of tables) {
+      // A chunk and the changed rows are the same snapshot's state. Upserting,
+      // the chunk goes first (a row it holds may be referenced by a changed
+      // one) and a changed row it already wrote is not written again.
+      // Replacing, the changed rows' plain inserts go first and the chunk
+      // skips what they wrote.
       const chunk = batch.copies.find((c) => c.table === table);
-      if (chunk) copied.push(await copyChunkIn(replica, chunk, staging++, counts));
+      const copyChunk = async () => {
+        if (chunk) copied.push(await copyChunkIn(replica, chunk, staging++, counts));
+      };
+      if (mode === 'upsert') await copyChunk();
       const part = parts.find((t) => t.table === table);
       const source = part && sources.get(part);
-      if (!part?.rows || !source) continue;
+      if (!part?.rows || !source) {
+        if (mode === 'replace') await copyChunk();
+        continue;
+      }
       const arrived = await run(replica, source('upserts'), (from) =>
-        mode === 'replace' ? insertRows(part.table, from) : upsertRows(part.table, from),
+        mode === 'replace'
+          ? insertRows(part.table, from)
+          : upsertRows(part.table, from, '', { skipIdentical: chunk !== undefined }),
       );
       if (part.rows.kind === 'inline') counts.upserted += part.rows.upsertCount;
       else {
@@ -132,6 +145,7 @@ export async function applyBatchInTransaction(
         // Replace mode deleted the keys it inserts again: those were no deletes.
         if (mode === 'replace') counts.deleted = Math.max(0, counts.deleted - arrived);
       }
+      if (mode === 'replace') await copyChunk();
     }
   };
   // Replace mode deletes every key it inserts: its deletes always go first.
