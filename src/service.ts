@@ -41,6 +41,8 @@ export async function startService(config: Config, urls: ServiceUrls, log: Logge
     role: 'primary',
     max: 3,
     pooler,
+    // Its writes (acknowledgments, the wakeup token) are re-done after a crash of the primary.
+    asyncCommit: true,
     onConnect: () => status.connectionsOpened.primary++,
   });
   const replica = new Database({
@@ -49,6 +51,8 @@ export async function startService(config: Config, urls: ServiceUrls, log: Logge
     max: 2,
     pooler,
     replicationRole: true,
+    // Rows and position commit together, so a crash of the replica loses both or neither; pruning on the primary waits for the flush.
+    asyncCommit: true,
     onConnect: () => status.connectionsOpened.replica++,
   });
 

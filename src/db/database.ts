@@ -27,6 +27,14 @@ export interface DatabaseOptions {
   purpose?: string;
   /** Told of every connection opened (reconnections counted in metrics). */
   onConnect?: () => void;
+  /**
+   * Commits of this handle's sessions do not wait for the WAL flush
+   * (synchronous_commit = off), as PostgreSQL's own apply worker commits.
+   * Only for writes whose loss in a crash of that server is made good by
+   * replication itself (the service's apply and acknowledgments); whatever
+   * depends on such a commit surviving waits for it (apply/replica-flushed.ts).
+   */
+  asyncCommit?: boolean;
 }
 
 /** Passwords in a connection URL (raw and decoded), to be removed from any text. */
@@ -71,7 +79,13 @@ export class Database {
       client.on('error', () => {});
       options.onConnect?.();
     });
-    this.setup = this.pooler ? [] : [SET_SESSION, ...(options.replicationRole ? [`SET ${REPLICATION_ROLE} = replica`] : [])];
+    this.setup = this.pooler
+      ? []
+      : [
+          SET_SESSION,
+          ...(options.asyncCommit ? ['SET synchronous_commit = off'] : []),
+          ...(options.replicationRole ? [`SET ${REPLICATION_ROLE} = replica`] : []),
+        ];
   }
 
   /** A pooled connection, its session settings pinned the first time it is handed out. */

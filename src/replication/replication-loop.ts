@@ -10,6 +10,7 @@
  */
 import type { Logger } from 'pino';
 import type { ApplyMode } from '../apply/apply-batch-in-transaction.js';
+import { replicaFlushed } from '../apply/replica-flushed.js';
 import { readPosition } from '../apply/replica-position.js';
 import type { Database } from '../db/database.js';
 import { displayName } from '../db/quote.js';
@@ -39,6 +40,9 @@ export class ReplicationLoop {
     private readonly log: Logger,
     private readonly options: PrepareOptions,
   ) {}
+
+  /** Pruning on the primary waits for this: the replica commits without waiting for its flush (database.ts). */
+  private readonly replicaDurable = () => replicaFlushed(this.replica);
 
   start(): Promise<void> {
     this.done ??= this.run();
@@ -100,13 +104,13 @@ export class ReplicationLoop {
         backoffMs = BACKOFF_START_MS;
         if ('empty' in result) {
           this.status.recordCaughtUp();
-          await this.source.housekeeping(prepared, from);
+          await this.source.housekeeping(prepared, from, this.replicaDurable);
           await this.source.wait(result.snapshot);
           continue;
         }
         this.recordBatch(result, performance.now() - started);
         this.source.committed(prepared, from, result.batch);
-        await this.source.housekeeping(prepared, result.position);
+        await this.source.housekeeping(prepared, result.position, this.replicaDurable);
         this.source.busy();
       } catch (error) {
         if (this.stopping) break;

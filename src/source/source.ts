@@ -45,8 +45,11 @@ export interface Source {
   committed(prepared: PreparedTables, from: ReplicaPosition, batch: Batch): void;
   /** After a start or a failure: what the replica already holds may not have been confirmed. */
   recovered(prepared: PreparedTables, position: ReplicaPosition): Promise<void>;
-  /** Now and then: drop what the replica holds and the retention allows. */
-  housekeeping(prepared: PreparedTables, position: ReplicaPosition): Promise<void>;
+  /**
+   * Now and then: drop what the replica holds and the retention allows, once
+   * `replicaDurable` says the replica's commits up to `position` are on disk.
+   */
+  housekeeping(prepared: PreparedTables, position: ReplicaPosition, replicaDurable: () => Promise<boolean>): Promise<void>;
   /** Wakes a wait at once (shutdown). */
   wake(): void;
   stop(): Promise<void>;

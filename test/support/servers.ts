@@ -14,7 +14,7 @@
  * PG_PRIMARY_VERSION and PG_REPLICA_VERSION choose each one's PostgreSQL major
  * (default: the embedded 18; see pg-versions.ts and `npm run test:matrix`).
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -41,6 +41,8 @@ export interface TestServers {
   /** One client per server for the test's own queries. */
   primarySql: pg.Client;
   replicaSql: pg.Client;
+  /** Crashes a server as a power cut would its processes: immediate shutdown (SIGQUIT), no checkpoint; restart() runs crash recovery. */
+  crash(role: 'primary' | 'replica'): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -92,6 +94,22 @@ export async function startTestServers(
     replicator: { primaryUrl: asReplicator(primary.url()), replicaUrl: asReplicator(replica.url()) },
     primarySql,
     replicaSql,
+    async crash(role) {
+      const dir = [path.join(root, role, 'pgdata'), path.join(root, role)].find((d) =>
+        existsSync(path.join(d, 'postmaster.pid')),
+      );
+      if (!dir) throw new Error(`no running ${role} server under ${root}`);
+      const pid = Number(readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      process.kill(pid, 'SIGQUIT');
+      await waitFor(`the ${role} server (pid ${pid}) gone`, async () => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+    },
     async stop() {
       const fired = [
         ...(await trapsFired(servers.primarySql)).map((t) => `primary: ${t}`),

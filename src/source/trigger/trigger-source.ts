@@ -197,8 +197,10 @@ export class TriggerSource implements Source {
     if (marked > 0) this.log.info({ changes: marked }, 'acknowledged changes the replica already held');
   }
 
-  async housekeeping(prepared: PreparedTables, position: ReplicaPosition): Promise<void> {
+  async housekeeping(prepared: PreparedTables, position: ReplicaPosition, replicaDurable: () => Promise<boolean>): Promise<void> {
     if (position.snapshot === null || Date.now() - this.lastPrune < this.options.pruneIntervalMs) return;
+    // A change is forgotten only once the replica's commit of it is on disk: try again at the next batch if not yet.
+    if (!(await replicaDurable())) return;
     this.lastPrune = Date.now();
     for (const table of prepared.tables) {
       const n = await pruneChangeLog(this.primary, table, this.options.retentionMs, position.snapshot);
