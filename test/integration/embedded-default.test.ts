@@ -22,7 +22,8 @@ describe('embedded default', () => {
   before(async () => {
     dataDir = mkdtempSync(path.join(tmpdir(), 'pg-replicator-demo-'));
     chmodSync(dataDir, 0o755);
-    replicator = await startReplicator({ DATA_DIR: dataDir, DEMO_WRITER: 'false' });
+    // Two initdb runs and two servers before the API answers: slow on a busy 2-core machine.
+    replicator = await startReplicator({ DATA_DIR: dataDir, DEMO_WRITER: 'false' }, undefined, 60_000);
   });
   after(async () => {
     await replicator.stop();

@@ -60,6 +60,8 @@ export interface RunningReplicator {
 export async function startReplicator(
   env: Record<string, string>,
   command: CliCommand = FROM_SOURCE,
+  /** How long the API may take to answer (the embedded default runs initdb twice first). */
+  startTimeoutMs = 15_000,
 ): Promise<RunningReplicator> {
   const port = await freePort();
   const [file, ...before] = command;
@@ -83,10 +85,14 @@ export async function startReplicator(
   });
   const apiUrl = `http://127.0.0.1:${port}`;
   const status = async () => (await (await fetch(`${apiUrl}/status`)).json()) as Record<string, unknown>;
-  await waitFor(`replicator API on ${apiUrl} (output so far: ${output})`, async () => {
-    if (hasExited) throw new Error(`replicator exited early: ${output}`);
-    return (await fetch(`${apiUrl}/status`)).ok;
-  });
+  await waitFor(
+    `replicator API on ${apiUrl} (output so far: ${output})`,
+    async () => {
+      if (hasExited) throw new Error(`replicator exited early: ${output}`);
+      return (await fetch(`${apiUrl}/status`)).ok;
+    },
+    startTimeoutMs,
+  );
   return {
     child,
     apiUrl,
