@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createApi } from './api/create-api.js';
+import { chooseCaptureMode } from './capture/choose-capture-mode.js';
 import type { Config } from './config/parse-config.js';
 import { redactUrl } from './config/redact-url.js';
 import { Database } from './db/database.js';
@@ -14,6 +15,8 @@ import { createMetrics, type ReplicatorMetrics } from './metrics/replicator-metr
 import { HealthMonitor } from './replication/health-monitor.js';
 import { ReplicationLoop } from './replication/replication-loop.js';
 import { ReplicationStatus } from './replication/replication-status.js';
+import { LogicalSource } from './source/logical/logical-source.js';
+import type { Source } from './source/source.js';
 import { ChangeNotifications } from './source/trigger/change-notifications.js';
 import { TriggerSource } from './source/trigger/trigger-source.js';
 import { ContinuousVerifier } from './verify/continuous-verify.js';
@@ -59,20 +62,46 @@ export async function startService(config: Config, urls: ServiceUrls, log: Logge
   // The replication set is read from the primary and can change at run time:
   // per-table series appear when a table is first seen.
   const metrics = createMetrics(status, []);
-  const notifications = config.listen ? new ChangeNotifications(urls.primaryUrl, log) : undefined;
+  const choice =
+    config.captureMode === 'trigger'
+      ? { mode: 'trigger' as const, reason: 'CAPTURE_MODE=trigger' }
+      : await chooseCaptureMode(primary, config.captureMode, config.replicationSlot).catch(async (error) => {
+          await Promise.all([primary.end(), replica.end()]);
+          throw primary.classify(error);
+        });
+  status.captureMode = choice.mode;
+  if (config.captureMode !== 'trigger') log.info({ capture_mode: choice.mode }, choice.reason);
+  const notifications = config.listen && choice.mode === 'trigger' ? new ChangeNotifications(urls.primaryUrl, log) : undefined;
   if (notifications) status.listenReconnections = () => notifications.reconnections;
-  const source = new TriggerSource(
-    primary,
-    notifications,
-    {
-      limits: { rows: config.batchSize, bytes: config.batchBytes },
-      copyChunkRows: config.copyChunkRows,
-      pollIntervalMs: config.pollIntervalMs,
-      retentionMs: config.retentionMs,
-      pruneIntervalMs: config.pruneIntervalMs,
-    },
-    log,
-  );
+  const source: Source =
+    choice.mode === 'logical'
+      ? new LogicalSource(
+          primary,
+          {
+            url: urls.primaryUrl,
+            slot: config.replicationSlot,
+            limits: { rows: config.batchSize, bytes: config.batchBytes },
+            copyChunkRows: config.copyChunkRows,
+            pollIntervalMs: config.pollIntervalMs,
+            statusIntervalMs: 10_000,
+            retentionMs: config.retentionMs,
+            pruneIntervalMs: config.pruneIntervalMs,
+          },
+          log,
+        )
+      : new TriggerSource(
+          primary,
+          notifications,
+          {
+            limits: { rows: config.batchSize, bytes: config.batchBytes },
+            copyChunkRows: config.copyChunkRows,
+            pollIntervalMs: config.pollIntervalMs,
+            retentionMs: config.retentionMs,
+            pruneIntervalMs: config.pruneIntervalMs,
+          },
+          log,
+        );
+  if (source instanceof LogicalSource) status.retainedWalBytes = () => source.retainedBytes;
   const loop = new ReplicationLoop(source, primary, replica, status, log, {
     addColumns: config.autoAddColumns,
     ensureTables: config.tables,

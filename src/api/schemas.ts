@@ -28,6 +28,15 @@ export const statusSchema = {
     }),
     backlog: nullable('integer', { description: 'Captured changes the replica does not hold yet; null until first counted' }),
     batches: { type: 'integer', description: 'Batches committed on the replica since this process started' },
+    capture_mode: {
+      type: 'string',
+      enum: ['trigger', 'logical'],
+      description: 'How changes are captured (CAPTURE_MODE, auto resolved)',
+    },
+    retained_wal_bytes: nullable('integer', {
+      description:
+        'Logical mode only: bytes of WAL the replication slot holds back on the primary (pg_current_wal_lsn() - confirmed_flush_lsn); null until first read',
+    }),
     last_error_code: nullable('string', {
       description:
         'Stable code of the last failure (DATABASE_UNREACHABLE, AUTH_FAILED, SCHEMA_MISSING, SCHEMA_MISMATCH, CHANGE_REJECTED, CHANGE_LOG_INVALID, INTERNAL)',

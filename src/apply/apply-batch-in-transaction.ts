@@ -67,6 +67,7 @@ export async function applyBatchInTransaction(
   if (moved.rowCount !== 1) throw positionMoved();
 
   const counts = noneApplied();
+  let staging = 0;
   // A copy that starts now empties its replica table before this batch's
   // changes, which then rebuild what changed up to the snapshot. DELETE, not
   // TRUNCATE: other replica tables may reference this one.
@@ -84,8 +85,14 @@ export async function applyBatchInTransaction(
     return i === -1 ? order.length : i;
   };
   const parts = [...batch.tables].sort((a, b) => rank(a.table) - rank(b.table));
+  const copied: CopyProgress[] = [];
+  // Chunks older than the changes (the WAL source): in before anything else moves.
+  if (batch.copiesFirst) {
+    for (const chunk of [...batch.copies].sort((a, b) => rank(a.table) - rank(b.table))) {
+      copied.push(await copyChunkIn(replica, chunk, staging++, counts));
+    }
+  }
   const sources = new Map<TableBatch, RowSource>();
-  let staging = 0;
   for (const part of [...parts].reverse()) {
     await clear(replica, part, counts);
     const rows = part.rows;
@@ -94,10 +101,10 @@ export async function applyBatchInTransaction(
       sources.set(part, inlineSource(part.table, rows));
       continue;
     }
-    const stage = stagingTable(part.table, `replicator_batch_${staging++}`);
+    const stage = stagingTable(part.table, `replicator_batch_${staging++}`, rows.ordered === true);
     await replica.query(stage.create);
     await rows.copyInto(replica.query(copyFrom(stage.copyFrom)));
-    const from = stagedRows(part.table, stage.relation);
+    const from = stagedRows(part.table, stage.relation, rows.ordered === true);
     sources.set(part, () => ({ from, values: [] }));
   }
 
@@ -112,7 +119,6 @@ export async function applyBatchInTransaction(
       counts.deleted += part.rows.kind === 'inline' ? part.rows.deleteCount : gone;
     }
   };
-  const copied: CopyProgress[] = [];
   const arrive = async () => {
     const tables = [...new Set([...parts.map((t) => t.table), ...batch.copies.map((c) => c.table)])].sort(
       (a, b) => rank(a) - rank(b),
@@ -123,7 +129,8 @@ export async function applyBatchInTransaction(
       // one) and a changed row it already wrote is not written again.
       // Replacing, the changed rows' plain inserts go first and the chunk
       // skips what they wrote.
-      const chunk = batch.copies.find((c) => c.table === table);
+      // (The WAL source's chunks are older than its changes: already in, see copiesFirst.)
+      const chunk = batch.copiesFirst ? undefined : batch.copies.find((c) => c.table === table);
       const copyChunk = async () => {
         if (chunk) copied.push(await copyChunkIn(replica, chunk, staging++, counts));
       };

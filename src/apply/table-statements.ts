@@ -13,7 +13,7 @@
  */
 import { quoteIdent, quoteQualified } from '../db/quote.js';
 import { keysMatch } from '../tables/key-comparison.js';
-import { UPSERT_FLAG } from '../tables/staging-table.js';
+import { SEQUENCE_COLUMN, UPSERT_FLAG } from '../tables/staging-table.js';
 import type { ReplicatedTable } from '../tables/table-model.js';
 
 /** Where a statement reads its rows: `upserts` (alias r, replicated columns) and `deletes` (alias d, key columns). */
@@ -46,12 +46,19 @@ export function arrayLiteral(texts: readonly string[]): string {
   return `{${texts.map((t) => `"${t.replace(/[\\"]/g, '\\$&')}"`).join(',')}}`;
 }
 
-/** Rows in a staging table (tables/staging-table.ts). */
-export function stagedRows(table: ReplicatedTable, relation: string): RowsFrom {
+/**
+ * Rows in a staging table (tables/staging-table.ts). Ordered staging may
+ * name a key several times: each key's highest-numbered line is its final
+ * state (keys grouped by their type's default equality, as on the primary).
+ */
+export function stagedRows(table: ReplicatedTable, relation: string, ordered = false): RowsFrom {
   const keys = table.keyColumns.map(quoteIdent).join(', ');
+  const last = ordered
+    ? `(SELECT DISTINCT ON (${keys}) * FROM ${relation} AS o ORDER BY ${keys}, o.${SEQUENCE_COLUMN} DESC)`
+    : relation;
   return {
-    upserts: `(SELECT * FROM ${relation} AS s WHERE s.${UPSERT_FLAG}) AS r`,
-    deletes: `(SELECT ${keys} FROM ${relation} AS s WHERE NOT s.${UPSERT_FLAG}) AS d`,
+    upserts: `(SELECT * FROM ${last} AS s WHERE s.${UPSERT_FLAG}) AS r`,
+    deletes: `(SELECT ${keys} FROM ${last} AS s WHERE NOT s.${UPSERT_FLAG}) AS d`,
   };
 }
 

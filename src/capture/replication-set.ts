@@ -6,6 +6,20 @@ import { createReplicaTable, grantToLogins } from '../tables/create-replica-tabl
 import { describeTable, uniqueKeys } from '../tables/describe-table.js';
 import { checkReplicaTable, missingColumnsError } from '../tables/match-tables.js';
 import { type RegistryEntry, readRegistry, sameTable } from '../tables/registry.js';
+import { dropPublication, publicationExists, syncPublication } from './publication.js';
+
+/**
+ * Logical mode's publication follows the replication set: where it exists,
+ * an add or a remove (run by the tables' owner) puts the table in it or takes
+ * it out; removing the last table drops it (the running replicator then drops
+ * its slot).
+ */
+async function followPublication(primary: Database): Promise<void> {
+  if (!(await publicationExists(primary))) return;
+  const tables = (await readRegistry(primary)).map((e) => e.table);
+  if (tables.length === 0) await dropPublication(primary);
+  else await syncPublication(primary, tables, { create: false });
+}
 
 /**
  * Resolves a user's table name: schema.table, quoted identifiers allowed
@@ -96,12 +110,13 @@ export async function addTable(
   );
   const entry = (await readRegistry(primary)).find((e) => sameTable(e.table, table));
   if (!entry) throw new Error(`add_table did not register ${displayName(table)}`);
+  await followPublication(primary);
   return { entry, created, existed: false };
 }
 
 /** Drops the table's capture and pending changes; the replica keeps its rows. False when it was not in the set. */
 export async function removeTable(primary: Database, table: QualifiedName, ddl: DdlOptions = {}): Promise<boolean> {
-  return primary.session((client) =>
+  const removed = await primary.session((client) =>
     ddlTransaction(
       client,
       async (c) => {
@@ -114,6 +129,8 @@ export async function removeTable(primary: Database, table: QualifiedName, ddl: 
       ddl,
     ),
   );
+  if (removed) await followPublication(primary);
+  return removed;
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import type pg from 'pg';
 import { quoteIdent, quoteQualified } from '../db/quote.js';
+import { dropPublication, PUBLICATION } from './publication.js';
 
 export async function uninstallPrimary(client: pg.ClientBase): Promise<string[]> {
   const { rows } = await client.query<{ installed: boolean; legacy: boolean }>(
@@ -15,6 +16,7 @@ export async function uninstallPrimary(client: pg.ClientBase): Promise<string[]>
   );
   if (!rows[0]?.installed) return [];
   const removed = rows[0].legacy ? await uninstallLegacy(client) : await uninstallCurrent(client);
+  if (await dropPublication(client)) removed.push(`publication ${PUBLICATION} (logical mode)`);
   await client.query('DROP SCHEMA replicator CASCADE');
   removed.push('schema replicator (registry, wakeup token, consumer, migrations)');
   return removed;

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { initReplica } from '../apply/init-replica.js';
 import { uninstallReplica } from '../apply/uninstall-replica.js';
 import { initPrimary } from '../capture/init-primary.js';
+import { syncPublication } from '../capture/publication.js';
 import { uninstallPrimary } from '../capture/uninstall-primary.js';
 import type { Config } from '../config/parse-config.js';
 import type { DatabaseRole } from '../db/connect.js';
@@ -17,6 +18,8 @@ import { Database } from '../db/database.js';
 import { ddlTransaction } from '../db/ddl-transaction.js';
 import { installDemo } from '../embedded/install-demo.js';
 import { ReplicatorError } from '../errors.js';
+import { dropSlot } from '../source/logical/slot.js';
+import { readRegistry } from '../tables/registry.js';
 
 type Options = Record<string, string | boolean | undefined>;
 
@@ -50,6 +53,17 @@ export async function init(config: Config, which: DatabaseRole[], demo: boolean)
       db.session(async (client) => {
         const applied = side === 'primary' ? await initPrimary(client) : await initReplica(client);
         if (demo) await installDemo(client, side);
+        // Logical mode: the owner creates the publication of the replication set (the replicator's login may not).
+        if (side === 'primary' && config.captureMode !== 'trigger') {
+          await syncPublication(
+            client,
+            (await readRegistry(client)).map((e) => e.table),
+            { create: true },
+          );
+          process.stdout.write(
+            `primary: publication pg_replicator holds the replication set (CAPTURE_MODE=${config.captureMode})\n`,
+          );
+        }
         const what =
           applied.length === 0 ? 'already up to date' : `applied ${applied.map((m) => `${m.version} ${m.name}`).join(', ')}`;
         process.stdout.write(`${side}: pg-replicator's objects installed (${what})${demo ? '; demo table users ready' : ''}\n`);
@@ -102,6 +116,16 @@ export function registerInstallCommands(
             ddlTransaction(client, () => (side === 'primary' ? uninstallPrimary(client) : uninstallReplica(client))),
           ),
         );
+        if (side === 'primary') {
+          // Not in the transaction above: a slot is not transactional. An active one (a replicator still running) stays.
+          const dropped = await onSide(config, side, 'uninstall', (db) => dropSlot(db, config.replicationSlot)).catch(
+            (error: Error) => {
+              process.stderr.write(`primary: replication slot ${config.replicationSlot} not dropped: ${error.message}\n`);
+              return false;
+            },
+          );
+          if (dropped) removed.push(`replication slot ${config.replicationSlot} (logical mode)`);
+        }
         if (removed.length === 0) process.stdout.write(`${side}: nothing of pg-replicator's was installed\n`);
         for (const line of removed) process.stdout.write(`${side}: removed ${line}\n`);
       }

@@ -38,7 +38,14 @@ export interface Config {
   autoAddColumns: boolean;
   /** Continuous verification: the most of the wall time its work may take (0: off). */
   verifyShare: number;
+  /** Where changes are captured: trigger change logs, the WAL (logical decoding), or whichever the primary allows. */
+  captureMode: CaptureMode;
+  /** Logical mode: the replication slot's name on the primary. */
+  replicationSlot: string;
 }
+
+export const CAPTURE_MODES = ['trigger', 'logical', 'auto'] as const;
+export type CaptureMode = (typeof CAPTURE_MODES)[number];
 
 export type ConfigOverrides = Partial<Record<keyof typeof ENV_NAMES, string | undefined>>;
 
@@ -61,6 +68,8 @@ export const ENV_NAMES = {
   copyChunkRows: 'COPY_CHUNK_ROWS',
   autoAddColumns: 'AUTO_ADD_COLUMNS',
   verifyShare: 'VERIFY_SHARE',
+  captureMode: 'CAPTURE_MODE',
+  replicationSlot: 'REPLICATION_SLOT',
 } as const;
 
 const DEFAULTS = {
@@ -78,6 +87,8 @@ const DEFAULTS = {
   copyChunkRows: '20000',
   autoAddColumns: 'false',
   verifyShare: '0.05',
+  captureMode: 'trigger',
+  replicationSlot: 'pg_replicator',
 };
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -182,6 +193,14 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
     );
   }
 
+  const captureText = withDefault('captureMode').toLowerCase();
+  const captureMode = z.enum(CAPTURE_MODES).safeParse(captureText);
+  if (!captureMode.success) fail(ENV_NAMES.captureMode, `"${captureText}" is not one of ${CAPTURE_MODES.join(', ')}`);
+  const replicationSlot = withDefault('replicationSlot');
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(replicationSlot)) {
+    fail(ENV_NAMES.replicationSlot, `"${replicationSlot}" is not a slot name (lower-case letters, digits and _, at most 63)`);
+  }
+
   const bytesText = withDefault('batchBytes');
   const bytes = /^(\d+)\s*(B|kB|MB|GB)?$/i.exec(bytesText);
   const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(bytes?.[2] ?? 'B').toLowerCase() as 'b'];
@@ -208,6 +227,8 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
     copyChunkRows: integer('copyChunkRows', 1, 10_000_000),
     autoAddColumns: boolean('autoAddColumns'),
     verifyShare: share('verifyShare'),
+    captureMode: captureMode.data,
+    replicationSlot,
   };
 }
 

@@ -154,6 +154,16 @@ export function createMetrics(status: ReplicationStatus, tables: readonly string
     },
   });
   new Gauge({
+    name: name('slot_retained_wal_bytes'),
+    help: 'Logical mode: bytes of WAL the replication slot holds back on the primary (pg_current_wal_lsn() - confirmed_flush_lsn); alert well below max_slot_wal_keep_size',
+    registers,
+    collect() {
+      this.reset();
+      const bytes = status.retainedWalBytes?.();
+      if (bytes !== undefined && bytes !== null) this.set(bytes);
+    },
+  });
+  new Gauge({
     name: name('last_batch_timestamp_seconds'),
     help: 'Unix time of the last batch committed on the replica (0: none since start)',
     registers,

@@ -99,8 +99,11 @@ export async function prepareTables(
       return describeReplicatedTable(primary, replica, entry, sides);
     })();
     tables.push(table);
-    // A replica without a position copies every table afresh from its first snapshot.
-    const progress = position.exists ? await replica.on(readCopyProgress(replica, entry.table)) : null;
+    // A replica without a position copies every table afresh from its first
+    // snapshot; so does one whose position another capture mode wrote (a
+    // trigger snapshot and a WAL position do not translate into each other).
+    const switched = position.source !== null && position.source.mode !== source.mode;
+    const progress = position.exists && !switched ? await replica.on(readCopyProgress(replica, entry.table)) : null;
     if (progress && progress.requestedAt === entry.copyRequestedAt) {
       if (!progress.done) copies.set(table, { progress, fresh: false });
     } else {

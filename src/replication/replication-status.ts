@@ -30,6 +30,10 @@ export interface StatusSnapshot {
   tables: TableStatus[];
   /** Present only while (or after) an initial copy of existing rows has run. */
   initial_copy?: InitialCopyStatus[];
+  /** How changes are captured: trigger change logs, or the WAL through a logical slot. */
+  capture_mode?: 'trigger' | 'logical';
+  /** Logical mode: bytes of WAL the slot holds back on the primary (pg_current_wal_lsn() - confirmed_flush_lsn); null until read. */
+  retained_wal_bytes?: number | null;
   /** Continuous verification (src/verify/continuous-verify.ts); absent when VERIFY_SHARE=0. */
   verify?: VerifyStatus;
 }
@@ -126,6 +130,10 @@ export class ReplicationStatus {
   readonly connectionsOpened = { primary: 0, replica: 0 };
   /** Times the LISTEN connection was lost and opened again (set by the service). */
   listenReconnections: () => number = () => 0;
+  /** The capture mode in use (set by the service once chosen). */
+  captureMode: 'trigger' | 'logical' = 'trigger';
+  /** Logical mode: the slot's retained WAL in bytes, as last read (set by the service). */
+  retainedWalBytes: (() => number | null) | undefined;
   readonly tables = new Map<string, { changes: number; lastChangeTime: Date | null }>();
   readonly initialCopy = new Map<string, { rowsDone: number; rowsEstimated: number | null; startedAt: number; rate: number }>();
   /** Set by the continuous verifier (absent when it is off). */
@@ -229,6 +237,8 @@ export class ReplicationStatus {
       }));
     }
     if (this.verify) snapshot.verify = this.verify;
+    snapshot.capture_mode = this.captureMode;
+    if (this.retainedWalBytes) snapshot.retained_wal_bytes = this.retainedWalBytes();
     return snapshot;
   }
 }

@@ -41,6 +41,12 @@ export interface InlineRows {
  */
 export interface StagedRows {
   kind: 'staged';
+  /**
+   * Lines carry a leading sequence number and may name a key more than once
+   * (a change log replayed in order, as the WAL source sends it): for each
+   * key the line with the highest number is the one that counts.
+   */
+  ordered?: boolean;
   copyInto(sink: Writable): Promise<void>;
 }
 
@@ -97,6 +103,12 @@ export interface Batch {
   to: PositionUpdate;
   tables: TableBatch[];
   copies: CopyChunk[];
+  /**
+   * The copy chunks are an earlier state than the batch's changes (the WAL
+   * source reads a chunk in a snapshot inside the batch's range): apply them
+   * before any clear, delete or upsert, so the changes land on top.
+   */
+  copiesFirst?: boolean;
   /** Captured changes the batch covers. */
   changes: number;
   /** Capture time of the oldest change (ms since epoch, primary clock); Infinity when none. */

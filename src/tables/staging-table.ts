@@ -11,6 +11,9 @@ import type { ReplicatedTable } from './table-model.js';
 /** The flag column: true for a row to upsert, false for a key to delete. */
 export const UPSERT_FLAG = quoteIdent('replicator:upsert');
 
+/** Ordered staging (StagedRows.ordered): the line's number; a key's highest counts. */
+export const SEQUENCE_COLUMN = quoteIdent('replicator:seq');
+
 export interface StagingTable {
   /** pg_temp.<name> */
   relation: string;
@@ -19,12 +22,13 @@ export interface StagingTable {
   copyFrom: string;
 }
 
-export function stagingTable(table: ReplicatedTable, name: string): StagingTable {
+export function stagingTable(table: ReplicatedTable, name: string, ordered = false): StagingTable {
   const relation = `pg_temp.${quoteIdent(name)}`;
   const columns = table.columns.map((c) => `${quoteIdent(c.name)} ${c.baseType}`);
+  const sequence = ordered ? [`${SEQUENCE_COLUMN} int8 NOT NULL`] : [];
   return {
     relation,
-    create: `CREATE TEMP TABLE ${quoteIdent(name)} (${UPSERT_FLAG} boolean NOT NULL, ${columns.join(', ')}) ON COMMIT DROP`,
-    copyFrom: `COPY ${relation} (${[UPSERT_FLAG, ...table.columns.map((c) => quoteIdent(c.name))].join(', ')}) FROM STDIN`,
+    create: `CREATE TEMP TABLE ${quoteIdent(name)} (${[...sequence, `${UPSERT_FLAG} boolean NOT NULL`, ...columns].join(', ')}) ON COMMIT DROP`,
+    copyFrom: `COPY ${relation} (${[...(ordered ? [SEQUENCE_COLUMN] : []), UPSERT_FLAG, ...table.columns.map((c) => quoteIdent(c.name))].join(', ')}) FROM STDIN`,
   };
 }

@@ -1,0 +1,77 @@
+/**
+ * The COPY lines of one table in one primary transaction, in the order the
+ * changes were made: in memory while small, in a temporary file once the
+ * process's budget is spent, so a transaction of any size never holds more
+ * than the budget in memory. The file is removed by discard().
+ */
+import { appendFileSync, createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+let directory: string | undefined;
+let files = 0;
+
+function spoolFile(): string {
+  directory ??= mkdtempSync(path.join(tmpdir(), 'pg-replicator-spool-'));
+  return path.join(directory, `${process.pid}-${files++}.copy`);
+}
+
+const FLUSH_BYTES = 1 << 20;
+
+export class LineSpool {
+  private lines: string[] = [];
+  private pending = 0;
+  private file: string | undefined;
+  /** Bytes of text held, in memory or on disk. */
+  bytes = 0;
+  /** Bytes held in memory. */
+  memory = 0;
+
+  add(line: string): void {
+    this.lines.push(line);
+    this.bytes += line.length;
+    this.pending += line.length;
+    if (this.file) {
+      if (this.pending >= FLUSH_BYTES) this.flush();
+    } else {
+      this.memory += line.length;
+    }
+  }
+
+  get spilled(): boolean {
+    return this.file !== undefined;
+  }
+
+  /** Moves what is in memory to disk; later lines follow it there. */
+  spill(): void {
+    if (this.file) return;
+    this.file = spoolFile();
+    this.memory = 0;
+    this.flush();
+  }
+
+  private flush(): void {
+    if (!this.file || this.lines.length === 0) return;
+    appendFileSync(this.file, this.lines.join(''));
+    this.lines = [];
+    this.pending = 0;
+  }
+
+  /** The lines in order, as chunks for a COPY FROM STDIN. */
+  async *read(): AsyncGenerator<string | Buffer> {
+    this.flush();
+    if (this.file) {
+      for await (const chunk of createReadStream(this.file)) yield chunk as Buffer;
+    } else if (this.lines.length > 0) {
+      yield this.lines.join('');
+    }
+  }
+
+  discard(): void {
+    this.lines = [];
+    if (this.file) rmSync(this.file, { force: true });
+    this.file = undefined;
+    this.bytes = 0;
+    this.memory = 0;
+  }
+}

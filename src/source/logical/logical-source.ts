@@ -1,0 +1,365 @@
+/**
+ * The WAL source: batches from a logical slot streamed with pgoutput.
+ *
+ * - recovered(): (re)starts the stream from the replica's position (the
+ *   slot's confirmed flush when the replica holds no logical position), after
+ *   checking the publication holds the replication set and the slot is sound.
+ *   Any failure anywhere ends in a restart from the replica's position, so
+ *   whatever was received and not committed on the replica is simply read
+ *   again; transactions ending at or below that position are skipped.
+ * - next(): whole transactions in commit order, up to BATCH_SIZE changes and
+ *   BATCH_BYTES of row text (one larger transaction alone), spooled to disk
+ *   past the budget, as one Batch for the shared apply. With initial copies
+ *   pending: a chunk of each is read in a REPEATABLE READ snapshot, then a
+ *   non-transactional watermark is written to the WAL, and the batch is every
+ *   transaction before the watermark plus the chunks applied first: each
+ *   table's rows as of the snapshot, and on top every change up to the
+ *   watermark (each key's last state), which is exactly the primary at the
+ *   watermark. The position moves there.
+ * - committed(): confirms the batch's end LSN to the slot, only after the
+ *   replica committed it. While idle (nothing received and unconfirmed), a
+ *   primary keepalive's position is confirmed too, so an idle set does not
+ *   pin WAL.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { PUBLICATION, publicationMatches, syncPublication } from '../../capture/publication.js';
+import type { Database } from '../../db/database.js';
+import { lockBeforeSnapshot } from '../../db/lock-before-snapshot.js';
+import { displayName } from '../../db/quote.js';
+import { SET_LOCAL } from '../../db/session-settings.js';
+import { ReplicatorError } from '../../errors.js';
+import { estimateRows, planCopyChunk } from '../../initial-copy/copy-chunk.js';
+import type { RegistryEntry } from '../../tables/registry.js';
+import type { ReplicatedTable, TableDescription } from '../../tables/table-model.js';
+import type { Batch, CopyChunk } from '../batch.js';
+import type { ReplicaPosition } from '../position.js';
+import type { NextBatch, PreparedTables, Source } from '../source.js';
+import { pruneChangeLog } from '../trigger/prune-change-log.js';
+import { checkLogicalTable } from './check-logical-table.js';
+import { discardTransactions, logicalBatch } from './logical-batch.js';
+import { type Lsn, parseLsn } from './lsn.js';
+import { ReplicationStream } from './replication-stream.js';
+import { createSlot, dropSlot, readSlot, SlotLostError } from './slot.js';
+import { type Transaction, TransactionAssembler } from './transaction-assembler.js';
+
+export interface LogicalSourceOptions {
+  /** The primary's URL, for the replication connection. */
+  url: string;
+  slot: string;
+  limits: { rows: number; bytes: number };
+  copyChunkRows: number;
+  /** How often the schema fingerprint is read while streaming, and the longest idle wait. */
+  pollIntervalMs: number;
+  statusIntervalMs: number;
+  retentionMs: number;
+  pruneIntervalMs: number;
+}
+
+const FINGERPRINT = 'SELECT f.fingerprint FROM replicator.schema_fingerprint f';
+const SLOT_CHECK_MS = 5000;
+
+export class LogicalSource implements Source {
+  readonly mode = 'logical' as const;
+  private stream: ReplicationStream | undefined;
+  private assembler: TransactionAssembler | undefined;
+  private ready: Transaction[] = [];
+  private readyBytes = 0;
+  private paused = false;
+  private outstanding = false;
+  private failure: Error | undefined;
+  private relationChanged = false;
+  private lastFingerprint = 0;
+  private horizon: string | null = null;
+  private watermark: { token: string; resolve: (count: number) => void; reject: (e: Error) => void } | undefined;
+  private waiter: (() => void) | undefined;
+  private lastPrune = 0;
+  private lastSlotCheck = 0;
+  /** Bytes of WAL the slot retains (pg_current_wal_lsn() - confirmed_flush_lsn), as last read. */
+  retainedBytes: number | null = null;
+
+  constructor(
+    private readonly primary: Database,
+    private readonly options: LogicalSourceOptions,
+    private readonly log: Logger,
+  ) {}
+
+  checkTable(entry: RegistryEntry, description: TableDescription | null): Promise<void> {
+    return checkLogicalTable(this.primary, entry, description);
+  }
+
+  async recovered(prepared: PreparedTables, position: ReplicaPosition): Promise<void> {
+    await this.stopStream();
+    const tables = prepared.tables.map((t) => t.table);
+    if (!(await publicationMatches(this.primary, tables))) {
+      await syncPublication(this.primary, tables, { create: true });
+      this.log.info({ publication: PUBLICATION, tables: tables.map(displayName) }, 'publication updated to the replication set');
+    }
+    // Transactions in progress now may have written before the publication
+    // held their table: a copy's snapshot must come after all of them.
+    const { rows } = await this.primary.query<{ s: string }>('SELECT pg_catalog.pg_current_snapshot()::text AS s');
+    this.horizon = rows[0]?.s ?? null;
+
+    const slot = this.options.slot;
+    const logical = position.source?.mode === 'logical' && position.lsn !== null;
+    if (prepared.tables.length === 0) {
+      if (await dropSlot(this.primary, slot)) this.log.info({ slot }, 'replication set is empty: dropped the slot');
+      return;
+    }
+    const state = await readSlot(this.primary, slot);
+    if (!state.exists || state.lost) {
+      const everyCopyFresh = prepared.tables.length > 0 && prepared.tables.every((t) => prepared.copies.get(t)?.fresh === true);
+      if (logical && !everyCopyFresh) throw new SlotLostError(slot, state.lost ? 'was invalidated by the server' : 'is missing');
+      if (state.lost) await dropSlot(this.primary, slot);
+      await createSlot(this.primary, slot);
+      this.log.info({ slot }, `created logical replication slot ${slot} (pgoutput)`);
+    }
+    const start: Lsn = logical ? parseLsn(position.lsn as string) : 0n;
+    this.startStream(prepared.tables, start);
+  }
+
+  private startStream(tables: readonly ReplicatedTable[], start: Lsn): void {
+    this.failure = undefined;
+    this.relationChanged = false;
+    const byRelid = new Map(tables.map((t) => [t.relid, t]));
+    const assembler = new TransactionAssembler(
+      byRelid,
+      start,
+      (tx) => this.onTransaction(tx),
+      () => {
+        this.relationChanged = true;
+      },
+      (token) => {
+        if (this.watermark?.token === token) this.watermark.resolve(this.ready.length);
+      },
+      () => this.options.limits.bytes,
+    );
+    this.assembler = assembler;
+    const starting = ReplicationStream.start(
+      {
+        url: this.options.url,
+        slot: this.options.slot,
+        publication: PUBLICATION,
+        start,
+        statusIntervalMs: this.options.statusIntervalMs,
+      },
+      {
+        onMessage: (message) => {
+          if (this.assembler !== assembler) return;
+          try {
+            assembler.handle(message);
+          } catch (error) {
+            this.fail(error as Error);
+          }
+        },
+        onKeepalive: (walEnd) => {
+          // Idle: every transaction before walEnd was sent and is committed on the replica (or was not ours).
+          if (this.assembler === assembler && !assembler.inTransaction && this.ready.length === 0 && !this.outstanding) {
+            this.stream?.confirm(walEnd);
+          }
+        },
+        onClose: (error) => {
+          if (this.assembler === assembler) this.fail(error ?? new Error('the replication stream ended'));
+        },
+      },
+    );
+    this.streamStarting = starting.then(
+      (stream) => {
+        if (this.assembler === assembler) this.stream = stream;
+        else void stream.close();
+      },
+      (error) => this.fail(error as Error),
+    );
+  }
+
+  private streamStarting: Promise<void> = Promise.resolve();
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    this.watermark?.reject(error);
+    this.waiter?.();
+  }
+
+  private onTransaction(tx: Transaction): void {
+    this.ready.push(tx);
+    this.readyBytes += tx.bytes;
+    if (this.readyBytes > this.options.limits.bytes && !this.watermark && !this.paused) {
+      this.paused = true;
+      this.stream?.pause();
+    }
+    this.waiter?.();
+  }
+
+  private resumeIfRoom(): void {
+    if (this.paused && (this.readyBytes <= this.options.limits.bytes || this.watermark)) {
+      this.paused = false;
+      this.stream?.resume();
+    }
+  }
+
+  private async stopStream(): Promise<void> {
+    this.assembler?.discard();
+    this.assembler = undefined;
+    await this.streamStarting;
+    await this.stream?.close();
+    this.stream = undefined;
+    discardTransactions(this.ready);
+    this.ready = [];
+    this.readyBytes = 0;
+    this.paused = false;
+    this.outstanding = false;
+    this.watermark = undefined;
+  }
+
+  private check(): void {
+    if (this.failure) {
+      const error = this.failure;
+      throw error instanceof ReplicatorError ? error : this.primary.classify(error);
+    }
+  }
+
+  async next(prepared: PreparedTables, from: ReplicaPosition): Promise<NextBatch> {
+    await this.streamStarting;
+    this.check();
+    if (this.relationChanged || Date.now() - this.lastFingerprint >= Math.min(this.options.pollIntervalMs, 1000)) {
+      this.relationChanged = false;
+      this.lastFingerprint = Date.now();
+      const { rows } = await this.primary.query<{ fingerprint: string }>(FINGERPRINT);
+      if (rows[0]?.fingerprint !== prepared.fingerprint) return 'schema-changed';
+    }
+    // An empty replication set streams nothing (its slot is dropped).
+    if (!this.assembler) return { empty: true, snapshot: '' };
+    if (prepared.copies.size > 0) return this.nextWithCopies(prepared, from);
+    if (this.ready.length === 0) return { empty: true, snapshot: '' };
+    const taken: Transaction[] = [];
+    let bytes = 0;
+    let changes = 0;
+    while (this.ready.length > 0) {
+      const tx = this.ready[0] as Transaction;
+      if (taken.length > 0 && (bytes + tx.bytes > this.options.limits.bytes || changes + tx.changes > this.options.limits.rows))
+        break;
+      taken.push(this.ready.shift() as Transaction);
+      bytes += tx.bytes;
+      changes += tx.changes;
+    }
+    this.readyBytes -= bytes;
+    this.resumeIfRoom();
+    this.outstanding = true;
+    return { batch: logicalBatch(from, taken, []), release: async () => discardTransactions(taken) };
+  }
+
+  /** Copy chunks in a snapshot, then every transaction up to a watermark written after it (see the module comment). */
+  private async nextWithCopies(prepared: PreparedTables, from: ReplicaPosition): Promise<NextBatch> {
+    await this.waitForHorizon();
+    const client = await this.primary.on(this.primary.pool.connect());
+    let failed = false;
+    const release = async () => {
+      await client.query('COMMIT').catch(() => {});
+      client.release(failed);
+    };
+    let taken: Transaction[] = [];
+    try {
+      const lock = lockBeforeSnapshot([...prepared.copies.keys()].map((t) => t.table));
+      await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ${SET_LOCAL}${lock ? `; ${lock}` : ''}`);
+      const copies: CopyChunk[] = [];
+      for (const [table, copy] of prepared.copies) {
+        const progress = copy.fresh ? { ...copy.progress, rowsEstimated: await estimateRows(client, table) } : copy.progress;
+        copies.push(await planCopyChunk(client, table, progress, copy.fresh, this.options.copyChunkRows));
+      }
+      // The snapshot is taken: now the watermark, after every transaction it sees.
+      const token = randomUUID();
+      const reached = new Promise<number>((resolve, reject) => {
+        this.watermark = { token, resolve, reject };
+      });
+      this.resumeIfRoom();
+      const { rows } = await this.primary.query<{ lsn: string }>(
+        "SELECT pg_catalog.pg_logical_emit_message(false, 'pg-replicator', $1)::text AS lsn",
+        [token],
+      );
+      const count = await reached.finally(() => {
+        this.watermark = undefined;
+      });
+      taken = this.ready.splice(0, count);
+      for (const tx of taken) this.readyBytes -= tx.bytes;
+      this.outstanding = true;
+      const batch: Batch = logicalBatch(from, taken, copies, parseLsn(rows[0]?.lsn as string));
+      const spooled = taken;
+      return {
+        batch,
+        release: async () => {
+          discardTransactions(spooled);
+          await release();
+        },
+      };
+    } catch (error) {
+      failed = true;
+      discardTransactions(taken);
+      await release();
+      throw this.primary.classify(error);
+    }
+  }
+
+  /** Until every transaction in progress when the publication was last checked has ended. */
+  private async waitForHorizon(): Promise<void> {
+    const horizon = this.horizon;
+    if (horizon === null) return;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+      const { rows } = await this.primary.query<{ done: boolean }>(
+        `SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()) OPERATOR(pg_catalog.>=)
+                pg_catalog.pg_snapshot_xmax($1::pg_catalog.pg_snapshot) AS done`,
+        [horizon],
+      );
+      if (rows[0]?.done) break;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+    this.horizon = null;
+  }
+
+  busy(): void {}
+
+  async wait(_snapshot: string): Promise<void> {
+    if (this.ready.length > 0 || this.failure) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, Math.min(this.options.pollIntervalMs, 1000));
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.waiter = () => {
+        this.waiter = undefined;
+        done();
+      };
+    });
+  }
+
+  committed(_prepared: PreparedTables, _from: ReplicaPosition, batch: Batch): void {
+    this.outstanding = false;
+    if (batch.to.lsn !== null) this.stream?.confirm(parseLsn(batch.to.lsn));
+  }
+
+  async housekeeping(prepared: PreparedTables, _position: ReplicaPosition): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastSlotCheck >= SLOT_CHECK_MS) {
+      this.lastSlotCheck = now;
+      const state = await readSlot(this.primary, this.options.slot);
+      this.retainedBytes = state.retainedBytes;
+      if (state.lost) throw new SlotLostError(this.options.slot, 'was invalidated by the server');
+    }
+    // The capture triggers installed by `add` still write their change logs: keep them short.
+    if (now - this.lastPrune < this.options.pruneIntervalMs) return;
+    this.lastPrune = now;
+    const { rows } = await this.primary.query<{ s: string }>('SELECT pg_catalog.pg_current_snapshot()::text AS s');
+    for (const table of prepared.tables) {
+      await pruneChangeLog(this.primary, table, this.options.retentionMs, rows[0]?.s as string);
+    }
+  }
+
+  wake(): void {
+    this.waiter?.();
+  }
+
+  async stop(): Promise<void> {
+    this.wake();
+    await this.stopStream();
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The logical slot: created once with pgoutput, read for its health
+ * (retained WAL = pg_current_wal_lsn() - confirmed_flush_lsn, and whether the
+ * server invalidated it), dropped at uninstall and when the set empties.
+ *
+ * A slot that is missing or invalidated while the replica holds a logical
+ * position means changes after that position are gone from the WAL: it is a
+ * SlotLostError naming `replicator resync --all`, never a silent restart
+ * from wherever a new slot begins.
+ */
+import type { Queryable } from '../../db/database.js';
+import { ReplicatorError } from '../../errors.js';
+
+export const DEFAULT_SLOT = 'pg_replicator';
+
+export class SlotLostError extends ReplicatorError {
+  constructor(slot: string, why: string) {
+    super(
+      'CAPTURE_BROKEN',
+      `primary: replication slot ${slot} ${why}, so changes since the replica's position are gone from the WAL; run \`replicator resync --all\` (every table is copied afresh from a new slot), and set max_slot_wal_keep_size with room for the longest outage you expect`,
+    );
+    this.name = 'SlotLostError';
+  }
+}
+
+export interface SlotState {
+  exists: boolean;
+  /** The server invalidated it (wal_status 'lost': max_slot_wal_keep_size exceeded, or a conflict). */
+  lost: boolean;
+  active: boolean;
+  confirmedFlush: string | null;
+  /** Bytes of WAL the slot holds back; null when unknown. */
+  retainedBytes: number | null;
+}
+
+export async function readSlot(primary: Queryable, slot: string): Promise<SlotState> {
+  const { rows } = await primary.query<{
+    wal_status: string | null;
+    active: boolean;
+    confirmed: string | null;
+    retained: string | null;
+  }>(
+    `SELECT s.wal_status, s.active, s.confirmed_flush_lsn::text AS confirmed,
+            (pg_catalog.pg_current_wal_lsn() OPERATOR(pg_catalog.-) s.confirmed_flush_lsn)::text AS retained
+     FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = $1 AND s.database = pg_catalog.current_database()`,
+    [slot],
+  );
+  const row = rows[0];
+  if (!row) return { exists: false, lost: false, active: false, confirmedFlush: null, retainedBytes: null };
+  return {
+    exists: true,
+    lost: row.wal_status === 'lost',
+    active: row.active,
+    confirmedFlush: row.confirmed,
+    retainedBytes: row.retained === null ? null : Number(row.retained),
+  };
+}
+
+export async function createSlot(primary: Queryable, slot: string): Promise<void> {
+  await primary.query("SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", [slot]);
+}
+
+export async function dropSlot(primary: Queryable, slot: string): Promise<boolean> {
+  const { rows } = await primary.query(
+    `SELECT pg_catalog.pg_drop_replication_slot(s.slot_name)::text AS dropped
+     FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = $1 AND s.database = pg_catalog.current_database()`,
+    [slot],
+  );
+  return rows.length > 0;
+}

@@ -1,0 +1,225 @@
+/**
+ * Turns pgoutput messages into whole primary transactions, in commit order,
+ * each as COPY lines per replicated table: a line per change, numbered in
+ * the order the primary made them (the replica keeps each key's last line,
+ * so a key changed twice ends as the primary left it). A row that lost its
+ * old key (a key update) leaves a delete line for the old key first. A
+ * TRUNCATE drops the table's earlier lines and marks the table cleared.
+ *
+ * Transactions that end at or below `skipThrough` (the replica already holds
+ * them) are dropped; so are changes of tables outside the replication set.
+ * Values are the primary's text, never parsed. An UPDATE whose new row
+ * leaves a TOASTed value out (unchanged) takes it from the old row when the
+ * table sends it (REPLICA IDENTITY FULL); otherwise the value is unknown and
+ * the transaction is refused with a typed error rather than guessed.
+ */
+import { displayName } from '../../db/quote.js';
+import { ReplicatorError } from '../../errors.js';
+import type { ReplicatedTable } from '../../tables/table-model.js';
+import type { ChangeCounts } from '../batch.js';
+import { copyValue } from './copy-text.js';
+import { LineSpool } from './line-spool.js';
+import type { Lsn } from './lsn.js';
+import type { PgOutputMessage, RelationColumn, TupleValue } from './pgoutput.js';
+
+export interface TableChanges {
+  table: ReplicatedTable;
+  /** A TRUNCATE of the table in this transaction: the lines are what came after it. */
+  truncated: boolean;
+  lines: LineSpool;
+  counts: ChangeCounts;
+}
+
+export interface Transaction {
+  endLsn: Lsn;
+  /** Commit time, ms since the Unix epoch (primary clock). */
+  committedAt: number;
+  tables: Map<ReplicatedTable, TableChanges>;
+  changes: number;
+  bytes: number;
+}
+
+interface RelationMap {
+  table: ReplicatedTable;
+  /** For each replicated column of the model, its index in the stream's row, or -1 (then its missing value). */
+  index: number[];
+  keyIndex: number[];
+  /** The stream's columns differ from the model's. */
+  differs: boolean;
+}
+
+const PG_EPOCH_MS = 946_684_800_000;
+
+export class TransactionAssembler {
+  private relations = new Map<number, RelationMap>();
+  private current: { endLsn: Lsn; commitTime: bigint; tables: Map<ReplicatedTable, TableChanges>; changes: number } | undefined;
+  private seq = 0;
+  /** Bytes in memory across the open transaction (the caller spills past its budget). */
+  memory = 0;
+
+  constructor(
+    private readonly tables: ReadonlyMap<number, ReplicatedTable>,
+    private readonly skipThrough: Lsn,
+    private readonly onTransaction: (transaction: Transaction) => void,
+    /** A relation whose columns differ from the prepared model: the caller checks the schema. */
+    private readonly onRelationChange: (table: ReplicatedTable) => void,
+    private readonly onWatermark: (content: string, lsn: Lsn) => void,
+    private readonly memoryBudget: () => number,
+  ) {}
+
+  get inTransaction(): boolean {
+    return this.current !== undefined;
+  }
+
+  handle(message: PgOutputMessage): void {
+    switch (message.tag) {
+      case 'begin':
+        this.current = { endLsn: message.finalLsn, commitTime: message.commitTime, tables: new Map(), changes: 0 };
+        return;
+      case 'commit': {
+        const current = this.current;
+        this.current = undefined;
+        this.memory = 0;
+        if (!current) return;
+        if (message.endLsn <= this.skipThrough || current.tables.size === 0) {
+          for (const t of current.tables.values()) t.lines.discard();
+          return;
+        }
+        let bytes = 0;
+        for (const t of current.tables.values()) bytes += t.lines.bytes;
+        this.onTransaction({
+          endLsn: message.endLsn,
+          committedAt: Number(current.commitTime / 1000n) + PG_EPOCH_MS,
+          tables: current.tables,
+          changes: current.changes,
+          bytes,
+        });
+        return;
+      }
+      case 'relation':
+        this.relation(message);
+        return;
+      case 'insert':
+        this.change(message.relid, 'inserts', (map, changes) => changes.lines.add(this.upsertLine(map, message.row, null)));
+        return;
+      case 'update':
+        this.change(message.relid, 'updates', (map, changes) => {
+          const oldKey = message.old ? map.keyIndex.map((i) => message.old?.[i] ?? null) : null;
+          const newKey = map.keyIndex.map((i) => message.row[i]);
+          if (oldKey?.some((v, i) => v !== newKey[i]))
+            changes.lines.add(this.deleteLine(map, message.old as TupleValue[]));
+          changes.lines.add(this.upsertLine(map, message.row, message.oldKind === 'O' ? message.old : null));
+        });
+        return;
+      case 'delete':
+        this.change(message.relid, 'deletes', (map, changes) => changes.lines.add(this.deleteLine(map, message.old)));
+        return;
+      case 'truncate':
+        for (const relid of message.relids) {
+          const map = this.relations.get(relid);
+          const table = map?.table ?? this.tables.get(relid);
+          if (!table || !this.current) continue;
+          const changes = this.tableChanges(table);
+          changes.lines.discard();
+          changes.truncated = true;
+          changes.counts.truncates++;
+          this.current.changes++;
+        }
+        return;
+      case 'message':
+        if (!message.transactional && message.prefix === 'pg-replicator') {
+          this.onWatermark(message.content.toString('utf8'), message.lsn);
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Drops every spooled line of the open transaction (the stream is being restarted). */
+  discard(): void {
+    for (const t of this.current?.tables.values() ?? []) t.lines.discard();
+    this.current = undefined;
+    this.memory = 0;
+  }
+
+  private relation(message: Extract<PgOutputMessage, { tag: 'relation' }>): void {
+    const table = this.tables.get(message.relid);
+    if (!table) {
+      this.relations.delete(message.relid);
+      return;
+    }
+    const position = new Map(message.columns.map((c: RelationColumn, i) => [c.name, i]));
+    const index = table.columns.map((c) => position.get(c.name) ?? -1);
+    const keyIndex = table.keyColumns.map((k) => position.get(k) ?? -1);
+    const differs = index.includes(-1) || message.columns.length !== table.columns.length;
+    this.relations.set(message.relid, { table, index, keyIndex, differs });
+    if (differs) this.onRelationChange(table);
+    if (keyIndex.includes(-1)) {
+      throw new ReplicatorError(
+        'SCHEMA_MISMATCH',
+        `primary: the stream's columns of ${displayName(table.table)} lack its key (${table.keyColumns.join(', ')}); run \`replicator resync ${displayName(table.table)}\``,
+      );
+    }
+  }
+
+  private tableChanges(table: ReplicatedTable): TableChanges {
+    const current = this.current as NonNullable<typeof this.current>;
+    let changes = current.tables.get(table);
+    if (!changes) {
+      changes = { table, truncated: false, lines: new LineSpool(), counts: { inserts: 0, updates: 0, deletes: 0, truncates: 0 } };
+      current.tables.set(table, changes);
+    }
+    return changes;
+  }
+
+  private change(
+    relid: number,
+    kind: 'inserts' | 'updates' | 'deletes',
+    write: (map: RelationMap, changes: TableChanges) => void,
+  ) {
+    const map = this.relations.get(relid);
+    if (!map || !this.current) return;
+    const changes = this.tableChanges(map.table);
+    const before = changes.lines.memory;
+    write(map, changes);
+    changes.counts[kind]++;
+    this.current.changes++;
+    this.memory += changes.lines.memory - before;
+    if (this.memory > this.memoryBudget()) {
+      for (const t of this.current.tables.values()) t.lines.spill();
+      this.memory = 0;
+    }
+  }
+
+  private upsertLine(map: RelationMap, row: TupleValue[], old: TupleValue[] | null): string {
+    const values = map.index.map((i, c) => {
+      const column = map.table.columns[c];
+      if (i < 0) return copyValue(column?.hasMissing ? column.missingValue : null);
+      let value = row[i];
+      if (value !== null && typeof value === 'object') {
+        const before = old?.[i];
+        if (before === undefined || (before !== null && typeof before === 'object')) {
+          throw new ReplicatorError(
+            'CHANGE_REJECTED',
+            `primary: an UPDATE of ${displayName(map.table.table)} left the large (TOASTed) value of column ${column?.name} out of the stream as unchanged, and the replicator cannot know it; in logical mode give the table REPLICA IDENTITY FULL (ALTER TABLE ${displayName(map.table.table)} REPLICA IDENTITY FULL), then run \`replicator resync ${displayName(map.table.table)}\`, or use CAPTURE_MODE=trigger`,
+          );
+        }
+        value = before;
+      }
+      return copyValue(value as string | null);
+    });
+    return `${this.seq++}\tt\t${values.join('\t')}\n`;
+  }
+
+  private deleteLine(map: RelationMap, old: TupleValue[]): string {
+    const keys = new Map(map.table.keyColumns.map((k, j) => [k, map.keyIndex[j] as number]));
+    const values = map.table.columns.map((c) => {
+      const i = keys.get(c.name);
+      if (i === undefined) return '\\N';
+      const value = old[i];
+      return copyValue(typeof value === 'string' ? value : null);
+    });
+    return `${this.seq++}\tf\t${values.join('\t')}\n`;
+  }
+}
