@@ -105,6 +105,7 @@ export async function startService(config: Config, urls: ServiceUrls, log: Logge
   const loop = new ReplicationLoop(source, primary, replica, status, log, {
     addColumns: config.autoAddColumns,
     ensureTables: config.tables,
+    replicationSlot: config.replicationSlot,
   });
   const monitor = new HealthMonitor(
     primary.pool,

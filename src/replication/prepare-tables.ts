@@ -17,6 +17,7 @@ import { displayName } from '../db/quote.js';
 import { REPLICATION_ROLE } from '../db/session-settings.js';
 import { ReplicatorError } from '../errors.js';
 import { readCopyProgress } from '../initial-copy/copy-progress.js';
+import { dropUnusedSlot } from '../source/logical/slot.js';
 import type { ReplicaPosition } from '../source/position.js';
 import type { PreparedTables, Source } from '../source/source.js';
 import { checkSource, claimPrimary, readIdentity } from '../source/source-identity.js';
@@ -31,6 +32,8 @@ import type { ReplicatedTable } from '../tables/table-model.js';
 export interface PrepareOptions {
   addColumns: boolean;
   ensureTables: readonly string[];
+  /** Logical mode's slot name (REPLICATION_SLOT): dropped when switching back to trigger capture. */
+  replicationSlot?: string;
 }
 
 let warnedAboutRole = false;
@@ -50,6 +53,10 @@ export async function prepareTables(
     replica.on(readIdentity(replica)),
   ]);
   checkSource(primaryIdentity, position);
+  // Switched from logical to trigger capture: the slot left behind would retain WAL without end.
+  if (position.source?.mode === 'logical' && source.mode === 'trigger' && options.replicationSlot) {
+    await dropUnusedSlot(primary, options.replicationSlot, log);
+  }
   await primary.on(claimPrimary(primary, replicaIdentity));
   if (options.ensureTables.length > 0) await ensureReplicationSet(primary, replica, options.ensureTables, log);
 

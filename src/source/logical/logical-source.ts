@@ -273,7 +273,7 @@ export class LogicalSource implements Source {
       });
       this.resumeIfRoom();
       const { rows } = await this.primary.query<{ lsn: string }>(
-        "SELECT pg_catalog.pg_logical_emit_message(false, 'pg-replicator', $1)::text AS lsn",
+        "SELECT pg_catalog.pg_logical_emit_message(false, 'pg-replicator', $1::text)::text AS lsn",
         [token],
       );
       const count = await reached.finally(() => {

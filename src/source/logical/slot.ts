@@ -8,6 +8,7 @@
  * SlotLostError naming `replicator resync --all`, never a silent restart
  * from wherever a new slot begins.
  */
+import type { Logger } from 'pino';
 import type { Queryable } from '../../db/database.js';
 import { ReplicatorError } from '../../errors.js';
 
@@ -67,4 +68,23 @@ export async function dropSlot(primary: Queryable, slot: string): Promise<boolea
     [slot],
   );
   return rows.length > 0;
+}
+
+/**
+ * In trigger mode, at start: an inactive slot of ours (left by logical mode)
+ * only retains WAL, so it is dropped; where this login may not, a warning
+ * says how. Never fails the start.
+ */
+export async function dropUnusedSlot(primary: Queryable, slot: string, log: Logger): Promise<void> {
+  try {
+    const state = await readSlot(primary, slot);
+    if (!state.exists || state.active) return;
+    await dropSlot(primary, slot);
+    log.info({ slot }, `trigger capture: dropped replication slot ${slot}, left from logical mode (it only retained WAL)`);
+  } catch (error) {
+    log.warn(
+      { slot, err: (error as Error).message },
+      `trigger capture: replication slot ${slot} may be left from logical mode and retain WAL; drop it as a superuser: SELECT pg_drop_replication_slot('${slot}')`,
+    );
+  }
 }

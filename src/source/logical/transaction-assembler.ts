@@ -106,8 +106,7 @@ export class TransactionAssembler {
         this.change(message.relid, 'updates', (map, changes) => {
           const oldKey = message.old ? map.keyIndex.map((i) => message.old?.[i] ?? null) : null;
           const newKey = map.keyIndex.map((i) => message.row[i]);
-          if (oldKey?.some((v, i) => v !== newKey[i]))
-            changes.lines.add(this.deleteLine(map, message.old as TupleValue[]));
+          if (oldKey?.some((v, i) => v !== newKey[i])) changes.lines.add(this.deleteLine(map, message.old as TupleValue[]));
           changes.lines.add(this.upsertLine(map, message.row, message.oldKind === 'O' ? message.old : null));
         });
         return;
