@@ -91,7 +91,7 @@ export class LogicalSource implements Source {
   async recovered(prepared: PreparedTables, position: ReplicaPosition): Promise<void> {
     await this.stopStream();
     const tables = prepared.tables.map((t) => t.table);
-    if (!(await publicationMatches(this.primary, tables))) {
+    if (tables.length > 0 && !(await publicationMatches(this.primary, tables))) {
       await syncPublication(this.primary, tables, { create: true });
       this.log.info({ publication: PUBLICATION, tables: tables.map(displayName) }, 'publication updated to the replication set');
     }
