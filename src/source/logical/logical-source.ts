@@ -107,10 +107,11 @@ export class LogicalSource implements Source {
       return;
     }
     const state = await readSlot(this.primary, slot);
-    if (!state.exists || state.lost) {
-      const everyCopyFresh = prepared.tables.length > 0 && prepared.tables.every((t) => prepared.copies.get(t)?.fresh === true);
+    const everyCopyFresh = prepared.tables.every((t) => prepared.copies.get(t)?.fresh === true);
+    // Without a logical position every table is copied afresh: an old slot would only replay history.
+    if (!state.exists || state.lost || (!logical && everyCopyFresh)) {
       if (logical && !everyCopyFresh) throw new SlotLostError(slot, state.lost ? 'was invalidated by the server' : 'is missing');
-      if (state.lost) await dropSlot(this.primary, slot);
+      if (state.exists) await dropSlot(this.primary, slot);
       await createSlot(this.primary, slot);
       this.log.info({ slot }, `created logical replication slot ${slot} (pgoutput)`);
     }
