@@ -41,6 +41,7 @@ export interface StreamOptions {
   publication: string;
   /** Where to start; 0 starts at the slot's confirmed flush position. */
   start: Lsn;
+  /** The longest gap between status updates (shorter when wal_sender_timeout asks). */
   statusIntervalMs: number;
 }
 
@@ -79,6 +80,13 @@ export class ReplicationStream {
 
   static async start(options: StreamOptions, handlers: StreamHandlers): Promise<ReplicationStream> {
     const client = await connectReplication(options.url);
+    // Status updates at least three times per wal_sender_timeout, so a paused stream is never timed out.
+    const { rows } = await client.query<{ ms: number }>(
+      "SELECT s.setting::int AS ms FROM pg_catalog.pg_settings s WHERE s.name = 'wal_sender_timeout'",
+    );
+    const timeoutMs = rows[0]?.ms ?? 0;
+    const statusIntervalMs =
+      timeoutMs > 0 ? Math.min(options.statusIntervalMs, Math.max(100, timeoutMs / 3)) : options.statusIntervalMs;
     const sql = `START_REPLICATION SLOT ${checkName(options.slot)} LOGICAL ${formatLsn(options.start)} (proto_version '1', publication_names '"${checkName(options.publication)}"', messages 'true')`;
     const copy = client.query(both(sql, { alignOnCopyDataFrame: true }) as unknown as pg.Submittable) as unknown as Duplex;
     const stream = new ReplicationStream(client, copy, options.start);
@@ -109,7 +117,7 @@ export class ReplicationStream {
         close(error as Error);
       }
     });
-    stream.timer = setInterval(() => stream.sendStatus(), options.statusIntervalMs);
+    stream.timer = setInterval(() => stream.sendStatus(), statusIntervalMs);
     stream.timer.unref();
     return stream;
   }
