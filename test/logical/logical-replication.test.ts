@@ -10,7 +10,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { addTable } from '../../src/capture/replication-set.js';
+import { chooseCaptureMode } from '../../src/capture/choose-capture-mode.js';
+import { addTable, removeTable } from '../../src/capture/replication-set.js';
 import { Database } from '../../src/db/database.js';
 import type { Service } from '../../src/service.js';
 import { REPLICATOR_ROLE, type TestServers, tableText, waitFor } from '../support/servers.js';
@@ -164,5 +165,39 @@ describe('logical mode', () => {
     assert.equal(position.rows[0].mode, 'logical');
     const cmp = await servers.primarySql.query('SELECT $1::pg_lsn <= pg_current_wal_lsn() AS ok', [rows[0].c]);
     assert.equal(cmp.rows[0].ok, true);
+  });
+
+  it('keeps the publication equal to the replication set on remove', async () => {
+    const owner = new Database({ url: servers.primaryUrl, role: 'primary' });
+    try {
+      await removeTable(owner, { schema: 'public', name: 'lines' });
+    } finally {
+      await owner.end();
+    }
+    const members = await servers.primarySql.query(
+      "SELECT tablename FROM pg_publication_tables WHERE pubname = 'pg_replicator' ORDER BY 1",
+    );
+    assert.deepEqual(
+      members.rows.map((r) => r.tablename),
+      ['exact', 'orders', 'users'],
+    );
+    await servers.primarySql.query("INSERT INTO users (name, email) VALUES ('After remove', 'ar@x')");
+    await converged('users');
+  });
+
+  it('CAPTURE_MODE=auto: logical where the primary allows it, else trigger with the reason', async () => {
+    const login = new Database({ url: servers.replicator.primaryUrl, role: 'primary' });
+    try {
+      const allowed = await chooseCaptureMode(login, 'auto', 'pg_replicator');
+      assert.equal(allowed.mode, 'logical', allowed.reason);
+      await servers.primarySql.query(`ALTER ROLE ${REPLICATOR_ROLE} NOREPLICATION`);
+      const refused = await chooseCaptureMode(login, 'auto', 'pg_replicator');
+      assert.equal(refused.mode, 'trigger');
+      assert.match(refused.reason, /may not use replication slots \(ALTER ROLE <login> REPLICATION/);
+      await assert.rejects(chooseCaptureMode(login, 'logical', 'pg_replicator'), /CAPTURE_MODE: logical, but/);
+    } finally {
+      await servers.primarySql.query(`ALTER ROLE ${REPLICATOR_ROLE} REPLICATION`);
+      await login.end();
+    }
   });
 });

@@ -18,6 +18,8 @@ describe('switching capture modes under writes', () => {
   let servers: TestServers;
   let service: Service | undefined;
   let writing = true;
+  let paused = false;
+  let idle = false;
   let writer: Promise<void>;
   let written = 0;
 
@@ -28,6 +30,12 @@ describe('switching capture modes under writes', () => {
     await client.connect();
     writer = (async () => {
       while (writing) {
+        if (paused) {
+          idle = true;
+          await new Promise((r) => setTimeout(r, 5));
+          continue;
+        }
+        idle = false;
         const i = written++;
         await client.query('INSERT INTO users (name, email) VALUES ($1, $2)', [`w${i}`, `w${i}@switch.example`]);
         if (i % 3 === 0)
@@ -53,6 +61,17 @@ describe('switching capture modes under writes', () => {
       return rows[0]?.mode === mode;
     });
     await waitFor('writes during this phase', async () => written > at + 30);
+    // Each mode on its own brings the replica to the primary's state.
+    paused = true;
+    await waitFor('the writer paused', async () => idle);
+    await waitFor(
+      `${mode}: equal`,
+      async () =>
+        JSON.stringify(await tableText(servers.replicaSql, 'users')) ===
+        JSON.stringify(await tableText(servers.primarySql, 'users')),
+      30_000,
+    );
+    paused = false;
     await service.stop();
     service = undefined;
   };

@@ -95,6 +95,20 @@ describe('parseConfig', () => {
   });
 });
 
+describe('CAPTURE_MODE', () => {
+  it('defaults to trigger, accepts logical and auto, refuses anything else', () => {
+    assert.equal(parseConfig({}).captureMode, 'trigger');
+    assert.equal(parseConfig({ CAPTURE_MODE: 'Logical' }).captureMode, 'logical');
+    assert.equal(parseConfig({ CAPTURE_MODE: 'auto' }).captureMode, 'auto');
+    assert.throws(
+      () => parseConfig({ CAPTURE_MODE: 'wal' }),
+      /^ReplicatorError: CAPTURE_MODE: "wal" is not one of trigger, logical, auto/,
+    );
+    assert.equal(parseConfig({}).replicationSlot, 'pg_replicator');
+    assert.throws(() => parseConfig({ REPLICATION_SLOT: 'My Slot' }), /REPLICATION_SLOT: "My Slot" is not a slot name/);
+  });
+});
+
 describe('.env.example', () => {
   it('lists every setting', () => {
     const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
