@@ -1,0 +1,140 @@
+/**
+ * Initial copies meet the stream exactly, logical mode: a table with rows is
+ * added while a writer inserts, updates and deletes in it and in another
+ * table, and it is copied in many chunks (each its own snapshot and WAL
+ * watermark); the replica ends equal (a chunk applied after the batch's
+ * deletes would bring deleted rows back). A SIGKILL after a chunk's commit
+ * resumes after that chunk. Removing the
+ * last table drops the publication, and the replicator drops its slot.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { addTable, removeTable } from '../../src/capture/replication-set.js';
+import { Database } from '../../src/db/database.js';
+import type { Service } from '../../src/service.js';
+import { exitedWithin, startReplicator } from '../support/cli.js';
+import { type TestServers, tableText, waitFor } from '../support/servers.js';
+import { startInProcess } from '../support/service.js';
+import { LOGICAL_ENV, startLogicalServers } from './logical-servers.js';
+
+describe('logical mode: initial copies under writes', () => {
+  let servers: TestServers;
+  let service: Service | undefined;
+
+  const equal = (table: string) => async () =>
+    JSON.stringify(await tableText(servers.replicaSql, table)) === JSON.stringify(await tableText(servers.primarySql, table));
+  const owner = () => ({
+    primary: new Database({ url: servers.primaryUrl, role: 'primary' }),
+    replica: new Database({ url: servers.replicaUrl, role: 'replica' }),
+  });
+
+  before(async () => {
+    servers = await startLogicalServers();
+    for (const c of [servers.primarySql, servers.replicaSql]) {
+      await c.query('CREATE TABLE public.accounts (id int PRIMARY KEY, balance bigint NOT NULL, note text)');
+    }
+    await servers.primarySql.query("INSERT INTO public.accounts SELECT g, g * 10, 'n' || g FROM generate_series(1, 30000) g");
+  });
+  after(async () => {
+    await service?.stop();
+    await servers.stop();
+  });
+
+  it('copies a table added while writes go on, chunk by chunk, and ends equal', async () => {
+    service = await startInProcess(servers, { ...LOGICAL_ENV, COPY_CHUNK_ROWS: '2000' });
+    await waitFor('streaming', async () => service?.status.snapshot().batches !== 0);
+    const writer = new pg.Client(servers.primaryUrl);
+    await writer.connect();
+    let writing = true;
+    let n = 0;
+    const writes = (async () => {
+      while (writing) {
+        n++;
+        const id = 1 + ((n * 7919) % 30000);
+        await writer.query(
+          `BEGIN;
+           UPDATE public.accounts SET balance = balance + 1, note = note || '.' WHERE id = ${id};
+           DELETE FROM public.accounts WHERE id = ${1 + ((id * 31) % 30000)};
+           INSERT INTO public.accounts VALUES (${30000 + n}, ${n}, 'new') ON CONFLICT (id) DO NOTHING;
+           INSERT INTO users (name, email) VALUES ('u${n}', 'u${n}@copy.example');
+           COMMIT`,
+        );
+      }
+    })();
+    const o = owner();
+    try {
+      await addTable(o.primary, o.replica, 'public.accounts');
+    } finally {
+      await Promise.all([o.primary.end(), o.replica.end()]);
+    }
+    await waitFor(
+      'the copy done',
+      async () =>
+        (await servers.replicaSql.query("SELECT done FROM replicator.copy_progress WHERE table_name = 'accounts'")).rows[0]
+          ?.done === true,
+      60_000,
+    );
+    const progress = await servers.replicaSql.query(
+      "SELECT rows_copied::int AS n FROM replicator.copy_progress WHERE table_name = 'accounts'",
+    );
+    assert.ok(progress.rows[0].n >= 29000, `copied ${progress.rows[0].n} rows`);
+    writing = false;
+    await writes;
+    await writer.end();
+    assert.ok(n > 20, `the writer made ${n} transactions during the copy`);
+    await waitFor('accounts equal', equal('public.accounts'), 30_000);
+    await waitFor('users equal', equal('users'), 30_000);
+  });
+
+  it('resumes a copy after a SIGKILL following a chunk commit', async () => {
+    await service?.stop();
+    service = undefined;
+    await servers.primarySql.query("SELECT replicator.request_copy('public', 'accounts')");
+    const env = {
+      ...LOGICAL_ENV,
+      COPY_CHUNK_ROWS: '5000',
+      PRIMARY_DATABASE_URL: servers.replicator.primaryUrl,
+      REPLICA_DATABASE_URL: servers.replicator.replicaUrl,
+    };
+    const crashing = await startReplicator({ ...env, PG_REPLICATOR_FAULT_POINT: 'after-replica-commit' });
+    assert.equal((await exitedWithin(crashing)).signal, 'SIGKILL', crashing.output());
+    await servers.primarySql.query('UPDATE public.accounts SET balance = -balance WHERE id % 1000 = 0');
+    const replicator = await startReplicator(env);
+    try {
+      await waitFor(
+        'the copy done',
+        async () =>
+          (await servers.replicaSql.query("SELECT done FROM replicator.copy_progress WHERE table_name = 'accounts'")).rows[0]
+            ?.done === true,
+        60_000,
+      );
+      await waitFor('accounts equal', equal('public.accounts'), 30_000);
+    } finally {
+      await replicator.stop();
+    }
+  });
+
+  it('removing the last table drops the publication, and the replicator its slot', async () => {
+    service = await startInProcess(servers, LOGICAL_ENV);
+    await waitFor(
+      'streaming',
+      async () =>
+        (await servers.primarySql.query('SELECT count(*)::int AS n FROM pg_replication_slots WHERE active')).rows[0].n === 1,
+    );
+    const o = owner();
+    try {
+      await removeTable(o.primary, { schema: 'public', name: 'accounts' });
+      await removeTable(o.primary, { schema: 'public', name: 'users' });
+    } finally {
+      await Promise.all([o.primary.end(), o.replica.end()]);
+    }
+    const pubs = await servers.primarySql.query("SELECT count(*)::int AS n FROM pg_publication WHERE pubname = 'pg_replicator'");
+    assert.equal(pubs.rows[0].n, 0);
+    await waitFor(
+      'the slot dropped',
+      async () => (await servers.primarySql.query('SELECT count(*)::int AS n FROM pg_replication_slots')).rows[0].n === 0,
+      20_000,
+    );
+  });
+});
