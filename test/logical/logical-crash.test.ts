@@ -5,8 +5,8 @@
  * stored LSN), and right before it (rolled back, streamed again, applied
  * once). A replica trigger counts every write per row. Then the slot:
  * dropped behind the replicator's back it is a clear error naming the
- * resync; `resync --all` recovers; uninstall drops the slot and the
- * publication.
+ * resync; `resync --all` recovers; a slot the server invalidated is the
+ * same error; uninstall drops the slot and the publication.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -121,6 +121,43 @@ describe('logical mode: crashes, restarts and the slot', () => {
       await waitFor('streaming again', equal);
     } finally {
       await replicator.stop();
+    }
+  });
+
+  it('a slot the server invalidated (max_slot_wal_keep_size) is the same clear error', async () => {
+    await servers.primarySql.query("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'");
+    await servers.primarySql.query('SELECT pg_reload_conf()');
+    try {
+      // The replicator is stopped: WAL piles up behind the slot until a checkpoint invalidates it.
+      await waitFor(
+        'the slot invalidated',
+        async () => {
+          await servers.primarySql.query(
+            "CREATE TABLE IF NOT EXISTS public.filler (pad text); INSERT INTO public.filler SELECT repeat('w', 1000) FROM generate_series(1, 3000)",
+          );
+          await servers.primarySql.query('SELECT pg_switch_wal()');
+          await servers.primarySql.query('CHECKPOINT');
+          const { rows } = await servers.primarySql.query(
+            "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'pg_replicator'",
+          );
+          return rows[0]?.wal_status === 'lost';
+        },
+        60_000,
+      );
+      const replicator = await startReplicator(env);
+      try {
+        await waitFor('the slot error', async () => {
+          const status = await replicator.status();
+          return (
+            status.last_error_code === 'CAPTURE_BROKEN' && /invalidated.*replicator resync --all/.test(String(status.last_error))
+          );
+        });
+      } finally {
+        await replicator.stop();
+      }
+    } finally {
+      await servers.primarySql.query('ALTER SYSTEM RESET max_slot_wal_keep_size');
+      await servers.primarySql.query('SELECT pg_reload_conf()');
     }
   });
 
