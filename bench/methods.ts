@@ -6,13 +6,13 @@
  * A method only ever sees tables that exist on both servers (created by the
  * benchmark with plain SQL) and is asked to replicate them the way its users
  * would: PostgreSQL's publication and subscription, or the `replicator`
- * command. pg-replicator's logical-decoding mode, once it exists, is one more
- * entry here: oursMethod({ name: 'ours-logical', env: { CAPTURE_MODE: 'logical' }, listens: false }).
+ * command. pg-replicator's logical-decoding mode is one more entry:
+ * oursMethod({ name: 'ours-logical', env: { CAPTURE_MODE: 'logical' }, listens: false }).
  */
 import type { ReplicatorProcess, SpawnOptions } from './replicator-process.js';
 import type { RunDatabases } from './servers.js';
 
-export const METHOD_NAMES = ['native', 'ours'] as const;
+export const METHOD_NAMES = ['native', 'ours', 'ours-logical'] as const;
 export type MethodName = (typeof METHOD_NAMES)[number];
 /** Figures per method; a method left out (--methods) has none. */
 export type PerMethod<T> = Partial<Record<MethodName, T>>;

@@ -6,20 +6,7 @@ import { createReplicaTable, grantToLogins } from '../tables/create-replica-tabl
 import { describeTable, uniqueKeys } from '../tables/describe-table.js';
 import { checkReplicaTable, missingColumnsError } from '../tables/match-tables.js';
 import { type RegistryEntry, readRegistry, sameTable } from '../tables/registry.js';
-import { dropPublication, publicationExists, syncPublication } from './publication.js';
-
-/**
- * Logical mode's publication follows the replication set: where it exists,
- * an add or a remove (run by the tables' owner) puts the table in it or takes
- * it out; removing the last table drops it (the running replicator then drops
- * its slot).
- */
-async function followPublication(primary: Database): Promise<void> {
-  if (!(await publicationExists(primary))) return;
-  const tables = (await readRegistry(primary)).map((e) => e.table);
-  if (tables.length === 0) await dropPublication(primary);
-  else await syncPublication(primary, tables, { create: false });
-}
+import { followPublication } from './logical-capture.js';
 
 /**
  * Resolves a user's table name: schema.table, quoted identifiers allowed
@@ -139,7 +126,7 @@ export async function removeTable(primary: Database, table: QualifiedName, ddl: 
  * the capture first when it is broken. Null when the table is not in the set.
  */
 export async function resyncTable(primary: Database, table: QualifiedName, ddl: DdlOptions = {}): Promise<string | null> {
-  return primary.session((client) =>
+  const at = await primary.session((client) =>
     ddlTransaction(
       client,
       async (c) => {
@@ -152,6 +139,8 @@ export async function resyncTable(primary: Database, table: QualifiedName, ddl: 
       ddl,
     ),
   );
+  if (at !== null) await followPublication(primary);
+  return at;
 }
 
 /** Registered tables, by schema and name (removed ones too, on request). */

@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { initReplica } from '../apply/init-replica.js';
 import { uninstallReplica } from '../apply/uninstall-replica.js';
 import { initPrimary } from '../capture/init-primary.js';
-import { syncPublication } from '../capture/publication.js';
+import { useLogicalCapture, useTriggerCapture } from '../capture/logical-capture.js';
 import { uninstallPrimary } from '../capture/uninstall-primary.js';
 import type { Config } from '../config/parse-config.js';
 import type { DatabaseRole } from '../db/connect.js';
@@ -19,7 +19,6 @@ import { ddlTransaction } from '../db/ddl-transaction.js';
 import { installDemo } from '../embedded/install-demo.js';
 import { ReplicatorError } from '../errors.js';
 import { dropSlot } from '../source/logical/slot.js';
-import { readRegistry } from '../tables/registry.js';
 
 type Options = Record<string, string | boolean | undefined>;
 
@@ -55,14 +54,12 @@ export async function init(config: Config, which: DatabaseRole[], demo: boolean)
         if (demo) await installDemo(client, side);
         // Logical mode: the owner creates the publication of the replication set (the replicator's login may not).
         if (side === 'primary' && config.captureMode !== 'trigger') {
-          await syncPublication(
-            client,
-            (await readRegistry(client)).map((e) => e.table),
-            { create: true },
-          );
+          await useLogicalCapture(client);
           process.stdout.write(
-            `primary: publication pg_replicator holds the replication set (CAPTURE_MODE=${config.captureMode})\n`,
+            `primary: logical capture (CAPTURE_MODE=${config.captureMode}): publication pg_replicator holds the replication set; capture triggers disabled\n`,
           );
+        } else if (side === 'primary' && config.captureModeExplicit && (await useTriggerCapture(client))) {
+          process.stdout.write('primary: trigger capture: publication pg_replicator dropped; capture triggers enabled again\n');
         }
         const what =
           applied.length === 0 ? 'already up to date' : `applied ${applied.map((m) => `${m.version} ${m.name}`).join(', ')}`;

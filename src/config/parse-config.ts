@@ -40,6 +40,8 @@ export interface Config {
   verifyShare: number;
   /** Where changes are captured: trigger change logs, the WAL (logical decoding), or whichever the primary allows. */
   captureMode: CaptureMode;
+  /** CAPTURE_MODE was set (not the default): only then does `init primary` switch the primary back to trigger capture. */
+  captureModeExplicit: boolean;
   /** Logical mode: the replication slot's name on the primary. */
   replicationSlot: string;
 }
@@ -228,6 +230,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, overrides: ConfigOverrides =
     autoAddColumns: boolean('autoAddColumns'),
     verifyShare: share('verifyShare'),
     captureMode: captureMode.data,
+    captureModeExplicit: raw('captureMode') !== undefined,
     replicationSlot,
   };
 }

@@ -57,6 +57,9 @@ describe('logical mode', () => {
     assert.equal((await tableText(servers.replicaSql, 'users')).length, 1);
     const status = service.status.snapshot();
     assert.equal(status.capture_mode, 'logical');
+    // No write cost: the capture triggers are off, the change log stays empty.
+    const logged = await servers.primarySql.query('SELECT count(*)::int AS n FROM user_changes');
+    assert.equal(logged.rows[0].n, 0);
     const slot = await servers.primarySql.query(
       "SELECT plugin, active FROM pg_replication_slots WHERE slot_name = 'pg_replicator'",
     );
@@ -158,6 +161,11 @@ describe('logical mode', () => {
     await servers.primarySql.query("INSERT INTO users (name, email) VALUES ('Eve', 'eve@x')");
     await converged('users');
     await waitFor('retained WAL measured', async () => typeof service.status.snapshot().retained_wal_bytes === 'number', 10_000);
+    const status = (await (await fetch(`${service.url}/status`)).json()) as Record<string, unknown>;
+    assert.equal(status.capture_mode, 'logical');
+    assert.equal(typeof status.retained_wal_bytes, 'number');
+    const metrics = await (await fetch(`${service.url}/metrics`)).text();
+    assert.match(metrics, /^pg_replicator_slot_retained_wal_bytes \d+/m);
     const { rows } = await servers.primarySql.query(
       "SELECT confirmed_flush_lsn::text AS c FROM pg_replication_slots WHERE slot_name = 'pg_replicator'",
     );

@@ -2,11 +2,11 @@
  * Test servers for logical mode: the usual pair (three roles, bystander
  * traps) with wal_level=logical, a short wal_sender_timeout (so a stream that
  * stops answering is dropped within the test), the replicator's primary login
- * given REPLICATION, and publication pg_replicator created by the owner as
- * `replicator init primary` does with CAPTURE_MODE=logical.
+ * given REPLICATION, and logical capture switched on by the owner as
+ * `CAPTURE_MODE=logical replicator init primary` does (publication
+ * pg_replicator, capture triggers disabled).
  */
-import { syncPublication } from '../../src/capture/publication.js';
-import { readRegistry } from '../../src/tables/registry.js';
+import { useLogicalCapture } from '../../src/capture/logical-capture.js';
 import { REPLICATOR_ROLE, startTestServers, type TestServers } from '../support/servers.js';
 
 export const LOGICAL_SETTINGS = {
@@ -23,10 +23,9 @@ export async function startLogicalServers(): Promise<TestServers> {
   return servers;
 }
 
-/** As the owner: the publication holds the replication set. */
+/** As the owner, what `CAPTURE_MODE=logical replicator init primary` does: publication = set, capture triggers off. */
 export async function createPublication(servers: TestServers): Promise<void> {
-  const tables = (await readRegistry(servers.primarySql)).map((e) => e.table);
-  await syncPublication(servers.primarySql, tables, { create: true });
+  await useLogicalCapture(servers.primarySql);
 }
 
 export const LOGICAL_ENV = { CAPTURE_MODE: 'logical' };

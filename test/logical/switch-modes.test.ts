@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { useLogicalCapture, useTriggerCapture } from '../../src/capture/logical-capture.js';
 import type { Service } from '../../src/service.js';
 import { type TestServers, tableText, waitFor } from '../support/servers.js';
 import { startInProcess } from '../support/service.js';
@@ -53,7 +54,21 @@ describe('switching capture modes under writes', () => {
     await servers.stop();
   });
 
+  // The owner switches the primary's capture (`CAPTURE_MODE=<mode> replicator init primary`), then the replicator restarts in that mode.
+  const switchPrimary = async (mode: 'trigger' | 'logical') => {
+    if (mode === 'logical') await useLogicalCapture(servers.primarySql);
+    else await useTriggerCapture(servers.primarySql);
+  };
+  const captureTriggersOn = async () =>
+    (
+      await servers.primarySql.query(
+        "SELECT count(*)::int AS n FROM pg_trigger WHERE tgname LIKE 'users_change_trigger%' AND tgenabled = 'A'",
+      )
+    ).rows[0].n;
+
   const phase = async (mode: 'trigger' | 'logical') => {
+    await switchPrimary(mode);
+    assert.equal(await captureTriggersOn(), mode === 'trigger' ? 4 : 0, `${mode}: capture triggers`);
     service = await startInProcess(servers, { CAPTURE_MODE: mode });
     const at = written;
     await waitFor(`${mode}: a position written in ${mode} mode`, async () => {
@@ -79,6 +94,7 @@ describe('switching capture modes under writes', () => {
   it('trigger, then logical, then trigger: the replica ends equal to the primary', async () => {
     await phase('trigger');
     await phase('logical');
+    await switchPrimary('trigger');
     service = await startInProcess(servers, { CAPTURE_MODE: 'trigger' });
     await waitFor('trigger mode again', async () => {
       const { rows } = await servers.replicaSql.query('SELECT mode FROM replicator.position');

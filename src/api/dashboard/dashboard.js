@@ -34,6 +34,28 @@ function formatRate(perSecond) {
   return perSecond < 10 ? oneDecimal.format(perSecond) : numbers.format(Math.round(perSecond));
 }
 
+/** Retained WAL past this is shown as a warning (set max_slot_wal_keep_size well above it). */
+const RETAINED_WAL_WARN_BYTES = 1024 ** 3;
+
+function formatBytes(bytes) {
+  if (bytes < 1024 ** 2) return { value: oneDecimal.format(bytes / 1024), unit: 'kB' };
+  if (bytes < 1024 ** 3) return { value: oneDecimal.format(bytes / 1024 ** 2), unit: 'MB' };
+  return { value: oneDecimal.format(bytes / 1024 ** 3), unit: 'GB' };
+}
+
+/** Logical mode: the Backlog card shows the WAL the slot holds on the primary instead. */
+function renderRetainedWal(status) {
+  if (status.capture_mode !== 'logical') return;
+  setText('backlog-title', 'Retained WAL');
+  const bytes = status.retained_wal_bytes;
+  const shown = typeof bytes === 'number' ? formatBytes(bytes) : { value: '–', unit: '' };
+  setText('backlog', shown.value);
+  setText('backlog-unit', shown.unit);
+  const warn = typeof bytes === 'number' && bytes > RETAINED_WAL_WARN_BYTES;
+  setText('backlog-note', warn ? 'the slot holds over 1 GB: is the replicator keeping up?' : 'held on the primary by the slot');
+  $('backlog').parentElement.style.color = warn ? 'var(--warn)' : '';
+}
+
 function ago(iso, now) {
   if (!iso) return 'never';
   const ms = Math.max(0, now - Date.parse(iso));
@@ -111,6 +133,7 @@ function render(status, now) {
   setText('lag-note', lagNote);
   setText('throughput', formatRate(throughput(now)));
   setText('backlog', status.backlog === null ? '–' : numbers.format(status.backlog));
+  renderRetainedWal(status);
   setText('records', numbers.format(status.records_replicated));
   setText('batches', `in ${numbers.format(status.batches)} batch${status.batches === 1 ? '' : 'es'} since start`);
 

@@ -346,7 +346,7 @@ export class LogicalSource implements Source {
       this.retainedBytes = state.retainedBytes;
       if (state.lost) throw new SlotLostError(this.options.slot, 'was invalidated by the server');
     }
-    // The capture triggers installed by `add` still write their change logs: keep them short.
+    // What trigger capture left in the change logs (or triggers still enabled) is pruned as usual.
     if (now - this.lastPrune < this.options.pruneIntervalMs) return;
     this.lastPrune = now;
     const { rows } = await this.primary.query<{ s: string }>('SELECT pg_catalog.pg_current_snapshot()::text AS s');
