@@ -16,8 +16,12 @@
  *   table's rows as of the snapshot, and on top every change up to the
  *   watermark (each key's last state), which is exactly the primary at the
  *   watermark. The position moves there.
- * - committed(): confirms the batch's end LSN to the slot, only after the
- *   replica committed it. While idle (nothing received and unconfirmed), a
+ * - committed() / housekeeping(): the replica commits without waiting for
+ *   its WAL flush (as PostgreSQL's apply worker does), so a batch's end LSN
+ *   is confirmed to the slot only once the replica's WAL is flushed past
+ *   that commit (checked in the background, apply/replica-flushed.ts): a
+ *   crash of the replica that loses its last commits finds them still in the
+ *   slot. While idle (nothing received, everything committed confirmed), a
  *   primary keepalive's position is confirmed too, so an idle set does not
  *   pin WAL.
  */
@@ -38,7 +42,7 @@ import type { NextBatch, PreparedTables, Source } from '../source.js';
 import { pruneChangeLog } from '../trigger/prune-change-log.js';
 import { checkLogicalTable } from './check-logical-table.js';
 import { discardTransactions, logicalBatch } from './logical-batch.js';
-import { type Lsn, parseLsn } from './lsn.js';
+import { type Lsn, maxLsn, parseLsn } from './lsn.js';
 import { ReplicationStream } from './replication-stream.js';
 import { createSlot, dropSlot, readSlot, SlotLostError } from './slot.js';
 import { type Transaction, TransactionAssembler } from './transaction-assembler.js';
@@ -67,6 +71,10 @@ export class LogicalSource implements Source {
   private readyBytes = 0;
   private paused = false;
   private outstanding = false;
+  /** The highest end LSN the replica committed (or held at start), and the highest known on its disk and confirmed. */
+  private committedLsn: Lsn = 0n;
+  private durableLsn: Lsn = 0n;
+  private durabilityCheck: Promise<void> | undefined;
   private failure: Error | undefined;
   private relationChanged = false;
   private lastFingerprint = 0;
@@ -116,6 +124,9 @@ export class LogicalSource implements Source {
       this.log.info({ slot }, `created logical replication slot ${slot} (pgoutput)`);
     }
     const start: Lsn = logical ? parseLsn(position.lsn as string) : 0n;
+    // What the replica holds may not be on its disk yet: confirmed once it is.
+    this.committedLsn = start;
+    this.durableLsn = 0n;
     this.startStream(prepared.tables, start);
   }
 
@@ -155,7 +166,13 @@ export class LogicalSource implements Source {
         },
         onKeepalive: (walEnd) => {
           // Idle: every transaction before walEnd was sent and is committed on the replica (or was not ours).
-          if (this.assembler === assembler && !assembler.inTransaction && this.ready.length === 0 && !this.outstanding) {
+          if (
+            this.assembler === assembler &&
+            !assembler.inTransaction &&
+            this.ready.length === 0 &&
+            !this.outstanding &&
+            this.committedLsn <= this.durableLsn
+          ) {
             this.stream?.confirm(walEnd);
           }
         },
@@ -335,10 +352,31 @@ export class LogicalSource implements Source {
 
   committed(_prepared: PreparedTables, _from: ReplicaPosition, batch: Batch): void {
     this.outstanding = false;
-    if (batch.to.lsn !== null) this.stream?.confirm(parseLsn(batch.to.lsn));
+    if (batch.to.lsn !== null) this.committedLsn = maxLsn(this.committedLsn, parseLsn(batch.to.lsn));
   }
 
-  async housekeeping(prepared: PreparedTables, _position: ReplicaPosition): Promise<void> {
+  /** In the background: once the replica's commits up to now are on its disk, confirm them to the slot. */
+  private confirmDurable(replicaDurable: () => Promise<boolean>): void {
+    if (this.durabilityCheck || this.committedLsn <= this.durableLsn) return;
+    const target = this.committedLsn;
+    this.durabilityCheck = replicaDurable()
+      .then((durable) => {
+        if (!durable) return;
+        this.durableLsn = maxLsn(this.durableLsn, target);
+        this.stream?.confirm(target);
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.durabilityCheck = undefined;
+      });
+  }
+
+  async housekeeping(
+    prepared: PreparedTables,
+    _position: ReplicaPosition,
+    replicaDurable: () => Promise<boolean>,
+  ): Promise<void> {
+    this.confirmDurable(replicaDurable);
     const now = Date.now();
     if (now - this.lastSlotCheck >= SLOT_CHECK_MS) {
       this.lastSlotCheck = now;
@@ -361,6 +399,7 @@ export class LogicalSource implements Source {
 
   async stop(): Promise<void> {
     this.wake();
+    await this.durabilityCheck;
     await this.stopStream();
   }
 }

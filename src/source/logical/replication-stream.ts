@@ -73,9 +73,9 @@ export class ReplicationStream {
   private constructor(
     private readonly client: pg.Client,
     private readonly copy: Duplex,
-    start: Lsn,
+    confirmed: Lsn,
   ) {
-    this.confirmed = start;
+    this.confirmed = confirmed;
   }
 
   static async start(options: StreamOptions, handlers: StreamHandlers): Promise<ReplicationStream> {
@@ -89,7 +89,8 @@ export class ReplicationStream {
       timeoutMs > 0 ? Math.min(options.statusIntervalMs, Math.max(100, timeoutMs / 3)) : options.statusIntervalMs;
     const sql = `START_REPLICATION SLOT ${checkName(options.slot)} LOGICAL ${formatLsn(options.start)} (proto_version '1', publication_names '"${checkName(options.publication)}"', messages 'true')`;
     const copy = client.query(both(sql, { alignOnCopyDataFrame: true }) as unknown as pg.Submittable) as unknown as Duplex;
-    const stream = new ReplicationStream(client, copy, options.start);
+    // Nothing is confirmed until confirm() says so (0: no flush position; the slot never moves back).
+    const stream = new ReplicationStream(client, copy, 0n);
     let failure: Error | undefined;
     const close = (error?: Error) => {
       failure ??= error;
