@@ -16,8 +16,8 @@ export const LOGICAL_SETTINGS = {
   wal_sender_timeout: '3s',
 };
 
-export async function startLogicalServers(): Promise<TestServers> {
-  const servers = await startTestServers({ settings: LOGICAL_SETTINGS });
+export async function startLogicalServers(settings: Record<string, string> = {}): Promise<TestServers> {
+  const servers = await startTestServers({ settings: { ...LOGICAL_SETTINGS, ...settings } });
   await servers.primarySql.query(`ALTER ROLE ${REPLICATOR_ROLE} REPLICATION`);
   await createPublication(servers);
   return servers;
