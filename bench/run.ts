@@ -19,7 +19,7 @@
 import { parseArgs } from 'node:util';
 import { updateBenchmarksMd } from './benchmarks-md.js';
 import { BenchFailure, now, withTimeout } from './measure.js';
-import { METHODS, YARDSTICK } from './method-list.js';
+import { DEFAULT_METHODS, METHODS, YARDSTICK } from './method-list.js';
 import type { PerMethod } from './methods.js';
 import { killLeftoverReplicators, prepareReplicator } from './replicator-process.js';
 import { buildRows, renderText } from './report.js';
@@ -72,7 +72,7 @@ function parseOptions() {
   return {
     quick: values.quick,
     only,
-    methods: methodNames ? METHODS.filter((m) => methodNames.includes(m.name)) : METHODS,
+    methods: methodNames ? METHODS.filter((m) => methodNames.includes(m.name)) : DEFAULT_METHODS,
     partial: only !== undefined || methodNames !== undefined,
     cpuProfDir: values['cpu-prof'],
     forceMd: values['force-md'],

@@ -35,6 +35,7 @@ import {
   inlineRows,
   insertRows,
   type RowsFrom,
+  resolveUnchanged,
   stagedRows,
   upsertRows,
 } from './table-statements.js';
@@ -104,6 +105,11 @@ export async function applyBatchInTransaction(
     const stage = stagingTable(part.table, `replicator_batch_${staging++}`, rows.ordered === true);
     await replica.query(stage.create);
     await rows.copyInto(replica.query(copyFrom(stage.copyFrom)));
+    if (rows.ordered && rows.unchanged) {
+      const resolve = resolveUnchanged(part.table, stage.relation);
+      for (const sql of resolve.index) await replica.query(sql);
+      while (((await replica.query(resolve.pass)).rowCount ?? 0) > 0);
+    }
     const from = stagedRows(part.table, stage.relation, rows.ordered === true);
     sources.set(part, () => ({ from, values: [] }));
   }

@@ -13,7 +13,7 @@
  */
 import { quoteIdent, quoteQualified } from '../db/quote.js';
 import { keysMatch } from '../tables/key-comparison.js';
-import { SEQUENCE_COLUMN, UPSERT_FLAG } from '../tables/staging-table.js';
+import { fromKeyColumn, SEQUENCE_COLUMN, UNCHANGED_COLUMN, UPSERT_FLAG } from '../tables/staging-table.js';
 import type { ReplicatedTable } from '../tables/table-model.js';
 
 /** Where a statement reads its rows: `upserts` (alias r, replicated columns) and `deletes` (alias d, key columns). */
@@ -59,6 +59,53 @@ export function stagedRows(table: ReplicatedTable, relation: string, ordered = f
   return {
     upserts: `(SELECT * FROM ${last} AS s WHERE s.${UPSERT_FLAG}) AS r`,
     deletes: `(SELECT ${keys} FROM ${last} AS s WHERE NOT s.${UPSERT_FLAG}) AS d`,
+  };
+}
+
+/**
+ * Ordered staging: fills in each value an UPDATE left out as unchanged (a
+ * TOASTed value the WAL does not repeat). Its value is the row's as it was
+ * before that UPDATE: the key's (for a row whose key changed, the old key's)
+ * latest earlier upsert line in the batch, else the replica's row, which
+ * holds every earlier change (this batch's copy chunks and clears came
+ * first). One pass fills every line whose earlier line is complete; the
+ * caller repeats it until a pass fills none, so chains of such UPDATEs in
+ * one batch resolve in order. Run before the rows are applied.
+ */
+const LINE = quoteIdent('replicator:line');
+const PREVIOUS = quoteIdent('replicator:previous');
+
+export function resolveUnchanged(table: ReplicatedTable, relation: string): { index: string[]; pass: string } {
+  const keys = table.keyColumns.map(quoteIdent);
+  const source = table.keyColumns.map(
+    (k) =>
+      `CASE WHEN q.${fromKeyColumn(table.keyColumns[0] as string)} IS NULL THEN q.${quoteIdent(k)} ELSE q.${fromKeyColumn(k)} END AS ${quoteIdent(k)}`,
+  );
+  const previous = `(SELECT p.${SEQUENCE_COLUMN} FROM ${relation} AS p
+      WHERE ${keyMatch(table, 'p', 'src')} AND p.${SEQUENCE_COLUMN} < q.${SEQUENCE_COLUMN} AND p.${UPSERT_FLAG}
+      ORDER BY p.${SEQUENCE_COLUMN} DESC LIMIT 1)`;
+  const set = table.columns
+    .filter((c) => !table.keyColumns.includes(c.name))
+    .map((c) => {
+      const column = quoteIdent(c.name);
+      const name = `'${c.name.replace(/'/g, "''")}'`;
+      const before = `CASE WHEN x.${PREVIOUS} IS NULL
+          THEN (SELECT t.${column}::${c.baseType} FROM ${quoteQualified(table.table)} AS t WHERE ${keyMatch(table, 't', 'x')})
+          ELSE (SELECT p.${column} FROM ${relation} AS p WHERE p.${SEQUENCE_COLUMN} OPERATOR(pg_catalog.=) x.${PREVIOUS}) END`;
+      return `${column} = CASE WHEN ${name} OPERATOR(pg_catalog.=) ANY (s.${UNCHANGED_COLUMN}) THEN ${before} ELSE s.${column} END`;
+    });
+  return {
+    index: [
+      `CREATE INDEX ON ${relation} (${keys.join(', ')}, ${SEQUENCE_COLUMN})`,
+      `CREATE INDEX ON ${relation} (${SEQUENCE_COLUMN})`,
+    ],
+    pass: `UPDATE ${relation} AS s SET ${[...set, `${UNCHANGED_COLUMN} = NULL`].join(', ')}
+      FROM (SELECT q.${SEQUENCE_COLUMN} AS ${LINE}, src.*, ${previous} AS ${PREVIOUS}
+            FROM ${relation} AS q, LATERAL (SELECT ${source.join(', ')}) AS src
+            WHERE q.${UNCHANGED_COLUMN} IS NOT NULL) AS x
+      WHERE s.${SEQUENCE_COLUMN} OPERATOR(pg_catalog.=) x.${LINE}
+        AND (x.${PREVIOUS} IS NULL
+             OR (SELECT p.${UNCHANGED_COLUMN} IS NULL FROM ${relation} AS p WHERE p.${SEQUENCE_COLUMN} OPERATOR(pg_catalog.=) x.${PREVIOUS}))`,
   };
 }
 

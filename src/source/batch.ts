@@ -47,6 +47,8 @@ export interface StagedRows {
    * key the line with the highest number is the one that counts.
    */
   ordered?: boolean;
+  /** Ordered lines may leave values out as unchanged (a TOASTed value an UPDATE did not repeat): the replica fills them in. */
+  unchanged?: boolean;
   copyInto(sink: Writable): Promise<void>;
 }
 

@@ -3,7 +3,9 @@
  * a temporary table dropped at commit, with an upsert flag and every
  * replicated column under its base type (a key-only row's NULLs must fit
  * where a NOT NULL domain would refuse them; the apply casts back on insert).
- * Always named through pg_temp, never resolved by search_path.
+ * Always named through pg_temp, never resolved by search_path. Ordered
+ * staging (the WAL source) also has each line's number and the columns its
+ * UPDATE left unchanged.
  */
 import { quoteIdent } from '../db/quote.js';
 import type { ReplicatedTable } from './table-model.js';
@@ -13,6 +15,12 @@ export const UPSERT_FLAG = quoteIdent('replicator:upsert');
 
 /** Ordered staging (StagedRows.ordered): the line's number; a key's highest counts. */
 export const SEQUENCE_COLUMN = quoteIdent('replicator:seq');
+
+/** Ordered staging: the columns an UPDATE left out as unchanged (TOAST), filled in on the replica before the apply. */
+export const UNCHANGED_COLUMN = quoteIdent('replicator:unchanged');
+
+/** Ordered staging: a row whose key an UPDATE changed names its old key here (its unchanged values are the old row's). */
+export const fromKeyColumn = (key: string): string => quoteIdent(`replicator:from:${key}`);
 
 export interface StagingTable {
   /** pg_temp.<name> */
@@ -25,10 +33,18 @@ export interface StagingTable {
 export function stagingTable(table: ReplicatedTable, name: string, ordered = false): StagingTable {
   const relation = `pg_temp.${quoteIdent(name)}`;
   const columns = table.columns.map((c) => `${quoteIdent(c.name)} ${c.baseType}`);
-  const sequence = ordered ? [`${SEQUENCE_COLUMN} int8 NOT NULL`] : [];
+  const baseType = (k: string) => table.columns.find((c) => c.name === k)?.baseType ?? 'text';
+  const sequence = ordered
+    ? [
+        `${SEQUENCE_COLUMN} int8 NOT NULL`,
+        `${UNCHANGED_COLUMN} text[]`,
+        ...table.keyColumns.map((k) => `${fromKeyColumn(k)} ${baseType(k)}`),
+      ]
+    : [];
+  const names = ordered ? [SEQUENCE_COLUMN, UNCHANGED_COLUMN, ...table.keyColumns.map(fromKeyColumn)] : [];
   return {
     relation,
     create: `CREATE TEMP TABLE ${quoteIdent(name)} (${[...sequence, `${UPSERT_FLAG} boolean NOT NULL`, ...columns].join(', ')}) ON COMMIT DROP`,
-    copyFrom: `COPY ${relation} (${[...(ordered ? [SEQUENCE_COLUMN] : []), UPSERT_FLAG, ...table.columns.map((c) => quoteIdent(c.name))].join(', ')}) FROM STDIN`,
+    copyFrom: `COPY ${relation} (${[...names, UPSERT_FLAG, ...table.columns.map((c) => quoteIdent(c.name))].join(', ')}) FROM STDIN`,
   };
 }

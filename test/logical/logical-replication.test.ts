@@ -157,6 +157,49 @@ describe('logical mode', () => {
     assert.deepEqual(rows[0], { id: '9007199254740993', arr: '[0:2]={1,2,3}', j: 'null', b: '\\x00ff5c0a' });
   });
 
+  it('fills in TOASTed values an UPDATE left unchanged (no REPLICA IDENTITY FULL), in chains and across key changes', async () => {
+    for (const c of [servers.primarySql, servers.replicaSql]) {
+      await c.query('CREATE TABLE public.docs (id int PRIMARY KEY, n int, body text, meta jsonb)');
+    }
+    const owner = {
+      primary: new Database({ url: servers.primaryUrl, role: 'primary' }),
+      replica: new Database({ url: servers.replicaUrl, role: 'replica' }),
+    };
+    try {
+      await addTable(owner.primary, owner.replica, 'public.docs');
+    } finally {
+      await Promise.all([owner.primary.end(), owner.replica.end()]);
+    }
+    // Far above the TOAST threshold, and random enough not to compress below it.
+    const big = "(SELECT string_agg(md5(random()::text || g), '') FROM generate_series(1, 600) g)";
+    await servers.primarySql.query(
+      `INSERT INTO public.docs VALUES (1, 0, ${big}, (SELECT jsonb_agg(md5(g::text)) FROM generate_series(1, 400) g)), (2, 0, ${big}, NULL)`,
+    );
+    await converged('public.docs');
+    // Unchanged in a batch of its own: from the replica's row.
+    await servers.primarySql.query('UPDATE public.docs SET n = 1 WHERE id = 1');
+    await converged('public.docs');
+    // Inserted and updated in one transaction, updated twice more, moved to another key: from the batch's earlier lines.
+    await servers.primarySql.query(`BEGIN;
+      INSERT INTO public.docs VALUES (3, 0, ${big}, NULL);
+      UPDATE public.docs SET n = n + 1 WHERE id = 3;
+      UPDATE public.docs SET n = n + 1 WHERE id = 3;
+      UPDATE public.docs SET id = 30 WHERE id = 3;
+      UPDATE public.docs SET id = 20, n = 7 WHERE id = 2;
+      UPDATE public.docs SET n = 8 WHERE id = 20;
+      COMMIT`);
+    await converged('public.docs');
+    const { rows } = await servers.replicaSql.query('SELECT id, n, length(body) AS len FROM public.docs ORDER BY id');
+    assert.deepEqual(
+      rows.map((r) => [r.id, r.n, r.len]),
+      [
+        [1, 1, 19200],
+        [20, 8, 19200],
+        [30, 2, 19200],
+      ],
+    );
+  });
+
   it('confirms to the slot no more than the replica committed, and shows the retained WAL', async () => {
     await servers.primarySql.query("INSERT INTO users (name, email) VALUES ('Eve', 'eve@x')");
     await converged('users');
@@ -187,7 +230,7 @@ describe('logical mode', () => {
     );
     assert.deepEqual(
       members.rows.map((r) => r.tablename),
-      ['exact', 'orders', 'users'],
+      ['docs', 'exact', 'orders', 'users'],
     );
     await servers.primarySql.query("INSERT INTO users (name, email) VALUES ('After remove', 'ar@x')");
     await converged('users');

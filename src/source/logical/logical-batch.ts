@@ -21,7 +21,7 @@ export function logicalBatch(
   copies: CopyChunk[],
   atLeast: Lsn = 0n,
 ): Batch {
-  const parts = new Map<ReplicatedTable, { truncated: boolean; spools: LineSpool[]; counts: ChangeCounts }>();
+  const parts = new Map<ReplicatedTable, { truncated: boolean; unchanged: boolean; spools: LineSpool[]; counts: ChangeCounts }>();
   let changes = 0;
   let end = maxLsn(from.lsn ? parseLsn(from.lsn) : 0n, atLeast);
   let oldest = Number.POSITIVE_INFINITY;
@@ -32,7 +32,7 @@ export function logicalBatch(
     for (const [table, c] of tx.tables) {
       let part = parts.get(table);
       if (!part) {
-        part = { truncated: false, spools: [], counts: { inserts: 0, updates: 0, deletes: 0, truncates: 0 } };
+        part = { truncated: false, unchanged: false, spools: [], counts: { inserts: 0, updates: 0, deletes: 0, truncates: 0 } };
         parts.set(table, part);
       }
       if (c.truncated) {
@@ -40,6 +40,7 @@ export function logicalBatch(
         part.spools = [];
       }
       part.spools.push(c.lines);
+      part.unchanged ||= c.unchanged;
       part.counts.inserts += c.counts.inserts;
       part.counts.updates += c.counts.updates;
       part.counts.deletes += c.counts.deletes;
@@ -58,6 +59,7 @@ export function logicalBatch(
           : {
               kind: 'staged',
               ordered: true,
+              unchanged: part.unchanged,
               copyInto: (sink) =>
                 pipeline(
                   Readable.from(

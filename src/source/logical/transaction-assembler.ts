@@ -10,14 +10,16 @@
  * them) are dropped; so are changes of tables outside the replication set.
  * Values are the primary's text, never parsed. An UPDATE whose new row
  * leaves a TOASTed value out (unchanged) takes it from the old row when the
- * table sends it (REPLICA IDENTITY FULL); otherwise the value is unknown and
- * the transaction is refused with a typed error rather than guessed.
+ * table sends it (REPLICA IDENTITY FULL); otherwise the line names the
+ * column as unchanged and the replica fills it in from the key's earlier
+ * line or its own row (apply/table-statements.ts, resolveUnchanged), never
+ * a guess.
  */
 import { displayName } from '../../db/quote.js';
 import { ReplicatorError } from '../../errors.js';
 import type { ReplicatedTable } from '../../tables/table-model.js';
 import type { ChangeCounts } from '../batch.js';
-import { copyValue } from './copy-text.js';
+import { copyValue, textArray } from './copy-text.js';
 import { LineSpool } from './line-spool.js';
 import type { Lsn } from './lsn.js';
 import type { PgOutputMessage, RelationColumn, TupleValue } from './pgoutput.js';
@@ -26,6 +28,8 @@ export interface TableChanges {
   table: ReplicatedTable;
   /** A TRUNCATE of the table in this transaction: the lines are what came after it. */
   truncated: boolean;
+  /** Some line leaves a value out as unchanged (see StagedRows.unchanged). */
+  unchanged: boolean;
   lines: LineSpool;
   counts: ChangeCounts;
 }
@@ -100,14 +104,18 @@ export class TransactionAssembler {
         this.relation(message);
         return;
       case 'insert':
-        this.change(message.relid, 'inserts', (map, changes) => changes.lines.add(this.upsertLine(map, message.row, null)));
+        this.change(message.relid, 'inserts', (map, changes) =>
+          changes.lines.add(this.upsertLine(map, message.row, null, changes)),
+        );
         return;
       case 'update':
         this.change(message.relid, 'updates', (map, changes) => {
           const oldKey = message.old ? map.keyIndex.map((i) => message.old?.[i] ?? null) : null;
           const newKey = map.keyIndex.map((i) => message.row[i]);
-          if (oldKey?.some((v, i) => v !== newKey[i])) changes.lines.add(this.deleteLine(map, message.old as TupleValue[]));
-          changes.lines.add(this.upsertLine(map, message.row, message.oldKind === 'O' ? message.old : null));
+          const moved = oldKey?.some((v, i) => v !== newKey[i]) === true;
+          if (moved) changes.lines.add(this.deleteLine(map, message.old as TupleValue[]));
+          const from = moved ? (oldKey as TupleValue[]).map((v) => (typeof v === 'string' ? v : null)) : null;
+          changes.lines.add(this.upsertLine(map, message.row, message.oldKind === 'O' ? message.old : null, changes, from));
         });
         return;
       case 'delete':
@@ -166,7 +174,13 @@ export class TransactionAssembler {
     const current = this.current as NonNullable<typeof this.current>;
     let changes = current.tables.get(table);
     if (!changes) {
-      changes = { table, truncated: false, lines: new LineSpool(), counts: { inserts: 0, updates: 0, deletes: 0, truncates: 0 } };
+      changes = {
+        table,
+        truncated: false,
+        unchanged: false,
+        lines: new LineSpool(),
+        counts: { inserts: 0, updates: 0, deletes: 0, truncates: 0 },
+      };
       current.tables.set(table, changes);
     }
     return changes;
@@ -191,24 +205,34 @@ export class TransactionAssembler {
     }
   }
 
-  private upsertLine(map: RelationMap, row: TupleValue[], old: TupleValue[] | null): string {
+  private upsertLine(
+    map: RelationMap,
+    row: TupleValue[],
+    old: TupleValue[] | null,
+    changes: TableChanges,
+    fromKey: Array<string | null> | null = null,
+  ): string {
+    const unchanged: string[] = [];
     const values = map.index.map((i, c) => {
-      const column = map.table.columns[c];
-      if (i < 0) return copyValue(column?.hasMissing ? column.missingValue : null);
+      const column = map.table.columns[c] as (typeof map.table.columns)[number];
+      if (i < 0) return copyValue(column.hasMissing ? column.missingValue : null);
       let value = row[i];
       if (value !== null && typeof value === 'object') {
+        // A TOASTed value the UPDATE did not change: from the old row (REPLICA IDENTITY FULL), else filled in on the replica.
         const before = old?.[i];
         if (before === undefined || (before !== null && typeof before === 'object')) {
-          throw new ReplicatorError(
-            'CHANGE_REJECTED',
-            `primary: an UPDATE of ${displayName(map.table.table)} left the large (TOASTed) value of column ${column?.name} out of the stream as unchanged, and the replicator cannot know it; in logical mode give the table REPLICA IDENTITY FULL (ALTER TABLE ${displayName(map.table.table)} REPLICA IDENTITY FULL), then run \`replicator resync ${displayName(map.table.table)}\`, or use CAPTURE_MODE=trigger`,
-          );
+          unchanged.push(column.name);
+          return '\\N';
         }
         value = before;
       }
       return copyValue(value as string | null);
     });
-    return `${this.seq++}\tt\t${values.join('\t')}\n`;
+    if (unchanged.length > 0) changes.unchanged = true;
+    const names = unchanged.length === 0 ? '\\N' : copyValue(textArray(unchanged));
+    // A moved row with unchanged values inherits them from its old key.
+    const from = map.table.keyColumns.map((_, j) => (unchanged.length > 0 && fromKey ? copyValue(fromKey[j] ?? null) : '\\N'));
+    return `${this.seq++}\t${names}\t${from.join('\t')}\tt\t${values.join('\t')}\n`;
   }
 
   private deleteLine(map: RelationMap, old: TupleValue[]): string {
@@ -219,6 +243,7 @@ export class TransactionAssembler {
       const value = old[i];
       return copyValue(typeof value === 'string' ? value : null);
     });
-    return `${this.seq++}\tf\t${values.join('\t')}\n`;
+    const from = map.table.keyColumns.map(() => '\\N');
+    return `${this.seq++}\t\\N\t${from.join('\t')}\tf\t${values.join('\t')}\n`;
   }
 }
