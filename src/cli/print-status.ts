@@ -57,6 +57,18 @@ export function formatStatus(status: StatusSnapshot, apiUrl: string, now = Date.
           : duration(status.lag_ms),
     ],
     ['backlog', status.backlog === null ? 'unknown' : `${numbers.format(status.backlog)} change(s)`],
+    // Logical mode only: trigger mode's table is unchanged.
+    ...(status.capture_mode === 'logical'
+      ? [
+          ['capture', 'logical (WAL, slot)'],
+          [
+            'retained WAL',
+            typeof status.retained_wal_bytes === 'number'
+              ? `${numbers.format(Math.round(status.retained_wal_bytes / 1024))} kB held by the slot`
+              : 'unknown',
+          ],
+        ]
+      : []),
     ['batches', numbers.format(status.batches)],
     ['primary', reachable(status.primary_reachable)],
     ['replica', reachable(status.replica_reachable)],

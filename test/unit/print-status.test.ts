@@ -25,6 +25,13 @@ const base: StatusSnapshot = {
 };
 
 describe('formatStatus', () => {
+  it('shows the capture mode and the retained WAL in logical mode only', () => {
+    assert.doesNotMatch(formatStatus(base, 'http://127.0.0.1:8080', NOW), /^capture/m);
+    const out = formatStatus({ ...base, capture_mode: 'logical', retained_wal_bytes: 2_048_000 }, 'http://127.0.0.1:8080', NOW);
+    assert.match(out, /^capture\s+logical \(WAL, slot\)$/m);
+    assert.match(out, /^retained WAL\s+2,000 kB held by the slot$/m);
+  });
+
   it('prints a readable table with the labels scripts match on', () => {
     const out = formatStatus(base, 'http://127.0.0.1:8080', NOW);
     assert.match(out, /^pg-replicator at http:\/\/127\.0\.0\.1:8080$/m);
