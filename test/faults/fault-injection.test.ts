@@ -7,6 +7,7 @@
  * equal the primary, row for row, and the suite prints one line of figures.
  *
  * FAULT_SEED=<n> replays a run; FAULT_SECONDS=<n> changes how long writers run between faults.
+ * FAULT_CAPTURE_MODE=logical runs it all in logical decoding mode (`npm run test:faults:logical`).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +19,7 @@ import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 const SEED = Number(process.env.FAULT_SEED ?? Date.now() % 1_000_000);
 const PAUSE_MS = Number(process.env.FAULT_SECONDS ?? 1.5) * 1000;
 const TABLES = ['users', 'orders', 'order_lines'] as const;
+const LOGICAL = process.env.FAULT_CAPTURE_MODE === 'logical';
 
 // mulberry32: a small seeded generator, so a failing run can be replayed.
 function random(seed: number): () => number {
@@ -31,7 +33,7 @@ function random(seed: number): () => number {
   };
 }
 
-describe(`fault injection (FAULT_SEED=${SEED})`, () => {
+describe(`fault injection (FAULT_SEED=${SEED}${LOGICAL ? ', logical mode' : ''})`, () => {
   const rand = random(SEED);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)] as T;
   let servers: TestServers;
@@ -44,12 +46,20 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
   const figures = { transactions: 0, writeErrors: 0, faults: 0, maxLagMs: 0, recoveries: [] as Array<[string, number]> };
 
   before(async () => {
-    servers = await startTestServers();
+    servers = await startTestServers(
+      LOGICAL ? { settings: { wal_level: 'logical', max_replication_slots: '8', max_wal_senders: '8' } } : {},
+    );
     await servers.primarySql.query(`
       CREATE TABLE orders (id bigint PRIMARY KEY, customer int NOT NULL, total numeric(12,2) NOT NULL, status text);
       CREATE TABLE order_lines (order_id bigint, line_no int, sku text NOT NULL, qty int NOT NULL, PRIMARY KEY (order_id, line_no));
       CREATE TABLE heartbeat (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp());`);
     adminEnv = { PRIMARY_DATABASE_URL: servers.primaryUrl, REPLICA_DATABASE_URL: servers.replicaUrl };
+    if (LOGICAL) {
+      // The owner switches the primary to logical capture, as the README says; add then follows it.
+      await servers.primarySql.query('ALTER ROLE replicator_login REPLICATION');
+      const init = await runCli(['init', 'primary'], { ...adminEnv, CAPTURE_MODE: 'logical' });
+      assert.equal(init.code, 0, init.stderr);
+    }
     const added = await runCli(['add', 'orders', 'order_lines', 'heartbeat', '--no-wait'], adminEnv);
     assert.equal(added.code, 0, added.stderr);
     primaryProxy = await startTcpProxy(servers.primary.port);
@@ -60,6 +70,7 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
       REPLICA_DATABASE_URL: viaProxy(servers.replicator.replicaUrl, replicaProxy.port),
       POLL_INTERVAL: '200ms',
       LOG_LEVEL: 'warn',
+      ...(LOGICAL ? { CAPTURE_MODE: 'logical' } : {}),
     };
   });
   after(async () => {

@@ -1,10 +1,10 @@
 /**
  * The stream under load and outage, logical mode: a transaction far larger
  * than BATCH_BYTES is spooled to disk and applied whole in one batch; while
- * the replica is down and the stream paused for backpressure the primary
- * keeps the same walsender (status updates keep going out, so
- * wal_sender_timeout, 3 s here, never fires) and the replica converges when
- * it returns; an idle replication set does not pin WAL (the slot's confirmed
+ * the replica is down (waiting transactions spooled past BATCH_BYTES) the
+ * primary keeps the same walsender (keepalives and status updates keep
+ * going out, so wal_sender_timeout, 3 s here, never fires) and the replica
+ * converges when it returns; an idle replication set does not pin WAL (the slot's confirmed
  * position follows the primary's keepalives while nothing is outstanding);
  * a primary restart is survived.
  */
@@ -55,7 +55,7 @@ describe('logical mode: large transactions, outages, idle WAL', () => {
     const pid = await activePid();
     assert.ok(pid);
     await servers.replica.stop();
-    // More than BATCH_BYTES of changes: the stream is paused, status updates go on.
+    // More than BATCH_BYTES of changes wait: spooled to disk, the stream still read.
     for (let i = 0; i < 5; i++) {
       await servers.primarySql.query(
         `INSERT INTO users (name, email) SELECT 'down ${i} ' || g || repeat('y', 100), 'd${i}.' || g || '@down.example' FROM generate_series(1, 400) g`,

@@ -62,6 +62,8 @@ export interface LogicalSourceOptions {
 
 const FINGERPRINT = 'SELECT f.fingerprint FROM replicator.schema_fingerprint f';
 const SLOT_CHECK_MS = 5000;
+/** Waiting transactions spooled to disk, in BATCH_BYTES, before the stream is paused. */
+const SPOOL_BUDGETS = 64;
 
 export class LogicalSource implements Source {
   readonly mode = 'logical' as const;
@@ -69,6 +71,7 @@ export class LogicalSource implements Source {
   private assembler: TransactionAssembler | undefined;
   private ready: Transaction[] = [];
   private readyBytes = 0;
+  private readyMemory = 0;
   private paused = false;
   private outstanding = false;
   /** The highest end LSN the replica committed (or held at start), and the highest known on its disk and confirmed. */
@@ -201,15 +204,27 @@ export class LogicalSource implements Source {
   private onTransaction(tx: Transaction): void {
     this.ready.push(tx);
     this.readyBytes += tx.bytes;
-    if (this.readyBytes > this.options.limits.bytes && !this.watermark && !this.paused) {
+    for (const c of tx.tables.values()) this.readyMemory += c.lines.memory;
+    // Past the memory budget, waiting transactions go to disk: the stream keeps
+    // being read (keepalives answered, a primary shutdown not held up) ...
+    if (this.readyMemory > this.options.limits.bytes) {
+      for (const t of this.ready) for (const c of t.tables.values()) c.lines.spill();
+      this.readyMemory = 0;
+    }
+    // ... and only past the disk budget is it paused (status updates go on).
+    if (this.readyBytes > this.spoolLimit() && !this.watermark && !this.paused) {
       this.paused = true;
       this.stream?.pause();
     }
     this.waiter?.();
   }
 
+  private spoolLimit(): number {
+    return this.options.limits.bytes * SPOOL_BUDGETS;
+  }
+
   private resumeIfRoom(): void {
-    if (this.paused && (this.readyBytes <= this.options.limits.bytes || this.watermark)) {
+    if (this.paused && (this.readyBytes <= this.spoolLimit() || this.watermark)) {
       this.paused = false;
       this.stream?.resume();
     }
@@ -224,6 +239,7 @@ export class LogicalSource implements Source {
     discardTransactions(this.ready);
     this.ready = [];
     this.readyBytes = 0;
+    this.readyMemory = 0;
     this.paused = false;
     this.outstanding = false;
     this.watermark = undefined;
@@ -261,6 +277,8 @@ export class LogicalSource implements Source {
       changes += tx.changes;
     }
     this.readyBytes -= bytes;
+    for (const tx of taken) for (const c of tx.tables.values()) this.readyMemory -= c.lines.memory;
+    this.readyMemory = Math.max(0, this.readyMemory);
     this.resumeIfRoom();
     this.outstanding = true;
     return { batch: logicalBatch(from, taken, []), release: async () => discardTransactions(taken) };
@@ -299,6 +317,8 @@ export class LogicalSource implements Source {
       });
       taken = this.ready.splice(0, count);
       for (const tx of taken) this.readyBytes -= tx.bytes;
+      this.readyMemory = 0;
+      for (const tx of this.ready) for (const c of tx.tables.values()) this.readyMemory += c.lines.memory;
       this.outstanding = true;
       const batch: Batch = logicalBatch(from, taken, copies, parseLsn(rows[0]?.lsn as string));
       const spooled = taken;

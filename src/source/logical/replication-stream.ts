@@ -5,7 +5,9 @@
  *
  * It confirms to the primary only the position it is told the replica holds
  * (confirm()), never what it merely received: the flush position it sends is
- * exactly that LSN (not LSN + 1). Status updates go out when the primary asks
+ * exactly that LSN (not LSN + 1), and a logical slot moves only with it. The
+ * write position it sends is what it received (a primary shutting down waits
+ * until its walsender's last position is reported written). Status updates go out when the primary asks
  * for one and every `statusIntervalMs` regardless, also while reading is
  * paused for backpressure (a slow or absent replica), so the primary never
  * drops the connection for silence. Values arrive as the text the primary's
@@ -67,6 +69,8 @@ export async function connectReplication(url: string): Promise<pg.Client> {
 
 export class ReplicationStream {
   private confirmed: Lsn;
+  /** The furthest position received (reported as written: a shutting-down primary waits for it; the slot moves only with flushed). */
+  private received: Lsn = 0n;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -108,9 +112,12 @@ export class ReplicationStream {
       try {
         const kind = chunk[0];
         if (kind === 0x77 /* w: XLogData */) {
+          const walEnd = chunk.readBigUInt64BE(9);
+          if (walEnd > stream.received) stream.received = walEnd;
           handlers.onMessage(decodePgOutput(chunk.subarray(25)));
         } else if (kind === 0x6b /* k: keepalive */) {
           const walEnd = chunk.readBigUInt64BE(1);
+          if (walEnd > stream.received) stream.received = walEnd;
           if (chunk[17] === 1) stream.sendStatus();
           handlers.onKeepalive(walEnd);
         }
@@ -147,7 +154,7 @@ export class ReplicationStream {
     if (this.closed) return;
     const message = Buffer.alloc(34);
     message[0] = 0x72; // r: standby status update
-    message.writeBigUInt64BE(this.confirmed, 1); // written
+    message.writeBigUInt64BE(this.received > this.confirmed ? this.received : this.confirmed, 1); // written: received
     message.writeBigUInt64BE(this.confirmed, 9); // flushed: what the replica committed, exactly
     message.writeBigUInt64BE(this.confirmed, 17); // applied
     message.writeBigInt64BE(BigInt(Date.now()) * 1000n - PG_EPOCH_US, 25);
