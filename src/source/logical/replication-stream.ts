@@ -20,7 +20,7 @@ import pg from 'pg';
 import * as copyStreams from 'pg-copy-streams';
 import { connectionConfig } from '../../db/connect.js';
 import { PINNED_SETTINGS } from '../../db/session-settings.js';
-import { formatLsn, type Lsn } from './lsn.js';
+import { formatLsn, type Lsn, maxLsn } from './lsn.js';
 import { decodePgOutput, type PgOutputMessage } from './pgoutput.js';
 
 const both = (copyStreams as unknown as { both: (sql: string, options: { alignOnCopyDataFrame: boolean }) => Duplex }).both;
@@ -154,7 +154,7 @@ export class ReplicationStream {
     if (this.closed) return;
     const message = Buffer.alloc(34);
     message[0] = 0x72; // r: standby status update
-    message.writeBigUInt64BE(this.received > this.confirmed ? this.received : this.confirmed, 1); // written: received
+    message.writeBigUInt64BE(maxLsn(this.received, this.confirmed), 1); // written: received
     message.writeBigUInt64BE(this.confirmed, 9); // flushed: what the replica committed, exactly
     message.writeBigUInt64BE(this.confirmed, 17); // applied
     message.writeBigInt64BE(BigInt(Date.now()) * 1000n - PG_EPOCH_US, 25);
