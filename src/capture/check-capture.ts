@@ -11,22 +11,12 @@ import { displayName } from '../db/quote.js';
 import { ReplicatorError } from '../errors.js';
 import type { RegistryEntry } from '../tables/registry.js';
 import type { TableDescription } from '../tables/table-model.js';
+import { checkSameTable } from './check-same-table.js';
 
 export async function checkCapture(primary: Database, entry: RegistryEntry, description: TableDescription | null): Promise<void> {
   const name = displayName(entry.table);
   const resync = `run \`replicator resync ${name}\` as the table's owner (it reinstalls the capture and copies the table)`;
-  if (!description) {
-    throw new ReplicatorError(
-      'SCHEMA_MISSING',
-      `primary: table ${name} is in the replication set but does not exist; create it again and ${resync}, or remove it: \`replicator remove ${name}\``,
-    );
-  }
-  if (description.relid !== entry.relid) {
-    throw new ReplicatorError(
-      'CAPTURE_BROKEN',
-      `primary: table ${name} was dropped and created again since it was added, and its capture went with it, so changes since then were not captured; ${resync}`,
-    );
-  }
+  checkSameTable(entry, description, resync, ', and its capture went with it, so changes since then were not captured');
   const { rows } = await primary.query<{ intact: boolean }>(
     'SELECT replicator.capture_intact(t) AS intact FROM replicator.tables t WHERE t.table_schema = $1 AND t.table_name = $2',
     [entry.table.schema, entry.table.name],

@@ -7,6 +7,8 @@
  * UPDATEs and DELETEs could not be located on the replica, or would fail on
  * the primary once the table is published: it is refused with the fix.
  */
+
+import { checkSameTable } from '../../capture/check-same-table.js';
 import type { Queryable } from '../../db/database.js';
 import { displayName } from '../../db/quote.js';
 import { ReplicatorError } from '../../errors.js';
@@ -20,18 +22,7 @@ export async function checkLogicalTable(
 ): Promise<void> {
   const name = displayName(entry.table);
   const resync = `run \`replicator resync ${name}\``;
-  if (!description) {
-    throw new ReplicatorError(
-      'SCHEMA_MISSING',
-      `primary: table ${name} is in the replication set but does not exist; create it again and ${resync}, or remove it: \`replicator remove ${name}\``,
-    );
-  }
-  if (description.relid !== entry.relid) {
-    throw new ReplicatorError(
-      'CAPTURE_BROKEN',
-      `primary: table ${name} was dropped and created again since it was added; ${resync} as the table's owner`,
-    );
-  }
+  checkSameTable(entry, description, `${resync} as the table's owner`, '');
   if (description.partitioned) {
     throw new ReplicatorError(
       'SCHEMA_MISMATCH',
