@@ -355,6 +355,11 @@ export class LogicalSource implements Source {
 
   busy(): void {}
 
+  /** Closes the stream (its walsender exits, so a primary shutting down is not held up) and drops what it brought. */
+  async failed(): Promise<void> {
+    await this.stopStream();
+  }
+
   async wait(_snapshot: string): Promise<void> {
     if (this.ready.length > 0 || this.failure) return;
     await new Promise<void>((resolve) => {

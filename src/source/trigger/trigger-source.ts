@@ -152,6 +152,9 @@ export class TriggerSource implements Source {
     this.idlePollMs = 1;
   }
 
+  /** Nothing is held between batches: the next one is read from the change logs after the replica's position. */
+  async failed(): Promise<void> {}
+
   async wait(snapshot: string): Promise<void> {
     const notifications = this.notifications;
     if (!notifications) {
