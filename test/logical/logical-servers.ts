@@ -7,14 +7,10 @@
  * pg_replicator, capture triggers disabled).
  */
 import { useLogicalCapture } from '../../src/capture/logical-capture.js';
+import { LOGICAL_SETTINGS } from '../support/capture-mode.js';
 import { REPLICATOR_ROLE, startTestServers, type TestServers } from '../support/servers.js';
 
-export const LOGICAL_SETTINGS = {
-  wal_level: 'logical',
-  max_replication_slots: '8',
-  max_wal_senders: '8',
-  wal_sender_timeout: '3s',
-};
+export { LOGICAL_SETTINGS } from '../support/capture-mode.js';
 
 export async function startLogicalServers(settings: Record<string, string> = {}): Promise<TestServers> {
   const servers = await startTestServers({ settings: { ...LOGICAL_SETTINGS, ...settings } });

@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/embedded/embedded-server.js';
+import { captureEnv } from './capture-mode.js';
 import { waitFor } from './servers.js';
 
 const ENTRY = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
@@ -22,7 +23,7 @@ export interface CliResult {
 /** Environment for a child: nothing inherited that could point it at another database. */
 export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const { PATH, HOME, TMPDIR } = process.env;
-  return { PATH, HOME, TMPDIR, ...env };
+  return { PATH, HOME, TMPDIR, ...captureEnv(), ...env };
 }
 
 /** How to start the command: by default its sources through tsx; test/package/ passes the installed one. */

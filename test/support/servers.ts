@@ -18,10 +18,12 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { useLogicalCapture } from '../../src/capture/logical-capture.js';
 import { privilegeSql } from '../../src/cli/privileges-command.js';
 import type { EmbeddedServer } from '../../src/embedded/embedded-server.js';
 import { installDemo } from '../../src/embedded/install-demo.js';
 import { plantTraps, trapsFired } from './bystander-traps.js';
+import { LOGICAL_SETTINGS, TEST_LOGICAL } from './capture-mode.js';
 import { serverVersion, startServer } from './pg-versions.js';
 
 export const TEST_PASSWORD = 's3cr3t-Pa55:word';
@@ -52,9 +54,10 @@ export async function startTestServers(
   const root = mkdtempSync(path.join(tmpdir(), 'pg-replicator-test-'));
   chmodSync(root, 0o755); // the servers run as user postgres
   const [primaryVersion, replicaVersion] = await Promise.all([serverVersion('primary'), serverVersion('replica')]);
+  const settings = TEST_LOGICAL ? { ...LOGICAL_SETTINGS, ...options.settings } : options.settings;
   const [primary, replica] = await Promise.all([
-    startServer(primaryVersion, { dataDir: path.join(root, 'primary'), password: TEST_PASSWORD, settings: options.settings }),
-    startServer(replicaVersion, { dataDir: path.join(root, 'replica'), password: TEST_PASSWORD, settings: options.settings }),
+    startServer(primaryVersion, { dataDir: path.join(root, 'primary'), password: TEST_PASSWORD, settings }),
+    startServer(replicaVersion, { dataDir: path.join(root, 'replica'), password: TEST_PASSWORD, settings }),
   ]);
   const primarySql = new pg.Client(primary.url());
   const replicaSql = new pg.Client(replica.url());
@@ -82,6 +85,11 @@ export async function startTestServers(
     ] as const) {
       await client.query(`CREATE ROLE ${REPLICATOR_ROLE} LOGIN PASSWORD '${TEST_PASSWORD}'`);
       await client.query(sql);
+    }
+    if (TEST_LOGICAL) {
+      // As the README's logical-mode setup: the login may stream, the owner switches the capture.
+      await primarySql.query(`ALTER ROLE ${REPLICATOR_ROLE} REPLICATION`);
+      await useLogicalCapture(primarySql);
     }
   }
   const asReplicator = (url: string) => url.replace('://postgres:', `://${REPLICATOR_ROLE}:`);

@@ -2,10 +2,11 @@
 import { parseConfig } from '../../src/config/parse-config.js';
 import { createLogger } from '../../src/log.js';
 import { type Service, startService } from '../../src/service.js';
+import { captureEnv } from './capture-mode.js';
 import type { TestServers } from './servers.js';
 
 /** Runs as the least-privilege replicator logins unless `asOwner` (e.g. to let it ALTER replica tables). */
 export async function startInProcess(servers: TestServers, env: Record<string, string> = {}, asOwner = false): Promise<Service> {
-  const config = parseConfig({ HTTP_PORT: '0', LOG_LEVEL: 'silent', ...env });
+  const config = parseConfig({ HTTP_PORT: '0', LOG_LEVEL: 'silent', ...captureEnv(), ...env });
   return startService(config, asOwner ? servers : servers.replicator, createLogger(config.logLevel, { pretty: false }));
 }

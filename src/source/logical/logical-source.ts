@@ -44,7 +44,7 @@ import { checkLogicalTable } from './check-logical-table.js';
 import { discardTransactions, logicalBatch } from './logical-batch.js';
 import { type Lsn, maxLsn, parseLsn } from './lsn.js';
 import { ReplicationStream } from './replication-stream.js';
-import { createSlot, dropSlot, readSlot, SlotLostError } from './slot.js';
+import { createSlot, dropSlot, readSlot, SlotLostError, waitForSlotRelease } from './slot.js';
 import { type Transaction, TransactionAssembler } from './transaction-assembler.js';
 
 export interface LogicalSourceOptions {
@@ -62,6 +62,8 @@ export interface LogicalSourceOptions {
 
 const FINGERPRINT = 'SELECT f.fingerprint FROM replicator.schema_fingerprint f';
 const SLOT_CHECK_MS = 5000;
+/** How long a restart waits for the previous stream's walsender to let the slot go. */
+const SLOT_RELEASE_WAIT_MS = 5000;
 /** Waiting transactions spooled to disk, in BATCH_BYTES, before the stream is paused. */
 const SPOOL_BUDGETS = 64;
 
@@ -117,7 +119,7 @@ export class LogicalSource implements Source {
       if (await dropSlot(this.primary, slot)) this.log.info({ slot }, 'replication set is empty: dropped the slot');
       return;
     }
-    const state = await readSlot(this.primary, slot);
+    const state = await waitForSlotRelease(this.primary, slot, SLOT_RELEASE_WAIT_MS);
     const everyCopyFresh = prepared.tables.every((t) => prepared.copies.get(t)?.fresh === true);
     // Without a logical position every table is copied afresh: an old slot would only replay history.
     if (!state.exists || state.lost || (!logical && everyCopyFresh)) {

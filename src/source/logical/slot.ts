@@ -29,6 +29,8 @@ export interface SlotState {
   /** The server invalidated it (wal_status 'lost': max_slot_wal_keep_size exceeded, or a conflict). */
   lost: boolean;
   active: boolean;
+  /** The walsender streaming it, while active. */
+  activePid: number | null;
   confirmedFlush: string | null;
   /** Bytes of WAL the slot holds back; null when unknown. */
   retainedBytes: number | null;
@@ -38,23 +40,46 @@ export async function readSlot(primary: Queryable, slot: string): Promise<SlotSt
   const { rows } = await primary.query<{
     wal_status: string | null;
     active: boolean;
+    active_pid: number | null;
     confirmed: string | null;
     retained: string | null;
   }>(
-    `SELECT s.wal_status, s.active, s.confirmed_flush_lsn::text AS confirmed,
+    `SELECT s.wal_status, s.active, s.active_pid, s.confirmed_flush_lsn::text AS confirmed,
             (pg_catalog.pg_current_wal_lsn() OPERATOR(pg_catalog.-) s.confirmed_flush_lsn)::text AS retained
      FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = $1 AND s.database = pg_catalog.current_database()`,
     [slot],
   );
   const row = rows[0];
-  if (!row) return { exists: false, lost: false, active: false, confirmedFlush: null, retainedBytes: null };
+  if (!row) return { exists: false, lost: false, active: false, activePid: null, confirmedFlush: null, retainedBytes: null };
   return {
     exists: true,
     lost: row.wal_status === 'lost',
     active: row.active,
+    activePid: row.active_pid,
     confirmedFlush: row.confirmed,
     retainedBytes: row.retained === null ? null : Number(row.retained),
   };
+}
+
+/**
+ * Until no walsender streams the slot: the stream of a replicator that was
+ * killed ends as soon as its walsender sees the connection closed (a
+ * partitioned one only at wal_sender_timeout). Still held after `waitMs`:
+ * another process streams it, and starting a second stream would fail.
+ */
+export async function waitForSlotRelease(primary: Queryable, slot: string, waitMs: number): Promise<SlotState> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const state = await readSlot(primary, slot);
+    if (!state.active) return state;
+    if (Date.now() >= deadline) {
+      throw new ReplicatorError(
+        'SOURCE_MISMATCH',
+        `primary: replication slot ${slot} is in use by PID ${state.activePid}: either another replicator streams it (stop it, or give each replica its own REPLICATION_SLOT), or a stopped replicator's stream lingers until the primary's wal_sender_timeout ends it; retrying`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 export async function createSlot(primary: Queryable, slot: string): Promise<void> {
