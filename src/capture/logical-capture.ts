@@ -12,6 +12,7 @@
 import type { Queryable } from '../db/database.js';
 import { displayName, quoteIdent, quoteQualified } from '../db/quote.js';
 import { type RegistryEntry, readRegistry } from '../tables/registry.js';
+import { checkReplicaIdentity } from './check-replica-identity.js';
 import { dropPublication, publicationExists, syncPublication } from './publication.js';
 
 const SUFFIXES = ['', '_update', '_delete', '_truncate'];
@@ -51,6 +52,8 @@ export async function setCaptureTriggers(
 /** `init primary` in logical (or auto) mode: the publication holds the set, the triggers are off. */
 export async function useLogicalCapture(primary: Queryable): Promise<void> {
   const entries = await readRegistry(primary);
+  // Before anything is published: a table whose identity lacks its key would fail the application's UPDATEs.
+  for (const entry of entries) await checkReplicaIdentity(primary, entry.table, entry.relid, entry.keyColumns);
   await syncPublication(
     primary,
     entries.map((e) => e.table),

@@ -6,7 +6,9 @@ import { createReplicaTable, grantToLogins } from '../tables/create-replica-tabl
 import { describeTable, uniqueKeys } from '../tables/describe-table.js';
 import { checkReplicaTable, missingColumnsError } from '../tables/match-tables.js';
 import { type RegistryEntry, readRegistry, sameTable } from '../tables/registry.js';
+import { checkReplicaIdentity } from './check-replica-identity.js';
 import { followPublication } from './logical-capture.js';
+import { publicationExists } from './publication.js';
 
 /**
  * Resolves a user's table name: schema.table, quoted identifiers allowed
@@ -59,6 +61,10 @@ export async function addTable(
       'SCHEMA_MISMATCH',
       `primary: table ${table.schema}.${table.name} has no primary key; add one (ALTER TABLE ${quoteQualified(table)} ADD PRIMARY KEY (...)), or name a unique, not-null column set to use as the key: replicator add ${displayName(table)} --key col1,col2`,
     );
+  }
+  // Where logical mode is in use, a table joins the publication only with an identity that carries its key.
+  if ((!existing || existing.relid !== description.relid) && (await publicationExists(primary))) {
+    await checkReplicaIdentity(primary, table, description.relid, keys);
   }
   const created = await replica.session(async (client) => {
     let replicaTable = await describeTable(client, table);

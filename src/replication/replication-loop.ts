@@ -106,14 +106,15 @@ export class ReplicationLoop {
           this.prepared = undefined;
           continue;
         }
-        mode = 'upsert';
         backoffMs = BACKOFF_START_MS;
         if ('empty' in result) {
+          // (A batch to re-apply the long way keeps that mode until it is applied: a restarted stream may read nothing at first.)
           this.status.recordCaughtUp();
           await this.source.housekeeping(prepared, from, this.replicaDurable);
           await this.source.wait(result.snapshot);
           continue;
         }
+        mode = 'upsert';
         this.recordBatch(result, performance.now() - started);
         this.source.committed(prepared, from, result.batch);
         await this.source.housekeeping(prepared, result.position, this.replicaDurable);

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Service } from '../../src/service.js';
+import { TEST_LOGICAL } from '../support/capture-mode.js';
 import { runCli } from '../support/cli.js';
 import { startTestServers, type TestServers, tableText, waitFor } from '../support/servers.js';
 import { startInProcess } from '../support/service.js';
@@ -64,6 +65,16 @@ describe('any table', () => {
     const refused = await runCli(['add', 'keyless'], env);
     assert.equal(refused.code, 4);
     assert.match(refused.stderr, /table public\.keyless has no primary key; add one .* or name a unique, not-null column set/);
+    if (TEST_LOGICAL) {
+      // Published without an identity on its key, the application's UPDATEs would fail: refused first.
+      const unpublishable = await runCli(['add', 'events', '--key', 'event_id'], env);
+      assert.equal(unpublishable.code, 4);
+      assert.match(
+        unpublishable.stderr,
+        /replica identity of public\.events \(primary key on nothing\) .*REPLICA IDENTITY USING INDEX/,
+      );
+      await servers.primarySql.query('ALTER TABLE events REPLICA IDENTITY USING INDEX events_event_id_idx');
+    }
     const declared = await runCli(['add', 'events', '--key', 'event_id'], env);
     assert.equal(declared.code, 0, declared.stderr);
     await servers.primarySql.query(`

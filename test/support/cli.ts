@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/embedded/embedded-server.js';
-import { captureEnv } from './capture-mode.js';
+import { captureEnv, streaming, TEST_LOGICAL } from './capture-mode.js';
 import { waitFor } from './servers.js';
 
 const ENTRY = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
@@ -94,6 +94,7 @@ export async function startReplicator(
     },
     startTimeoutMs,
   );
+  if (TEST_LOGICAL && !env.CAPTURE_MODE) await streaming(async () => (await status()).state as string);
   return {
     child,
     apiUrl,

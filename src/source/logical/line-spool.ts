@@ -2,7 +2,8 @@
  * The COPY lines of one table in one primary transaction, in the order the
  * changes were made: in memory while small, in a temporary file once the
  * process's budget is spent, so a transaction of any size never holds more
- * than the budget in memory. The file is removed by discard().
+ * than the budget in memory. The file is removed by discard(), the folder
+ * when the process exits.
  */
 import { appendFileSync, createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,12 @@ let directory: string | undefined;
 let files = 0;
 
 function spoolFile(): string {
-  directory ??= mkdtempSync(path.join(tmpdir(), 'pg-replicator-spool-'));
+  if (!directory) {
+    const made = mkdtempSync(path.join(tmpdir(), 'pg-replicator-spool-'));
+    directory = made;
+    // The folder goes with the process (a SIGKILL leaves it; the next spool uses a new one).
+    process.once('exit', () => rmSync(made, { recursive: true, force: true }));
+  }
   return path.join(directory, `${process.pid}-${files++}.copy`);
 }
 

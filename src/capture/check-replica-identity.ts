@@ -1,0 +1,45 @@
+/**
+ * In logical mode a published table's replica identity must carry its
+ * replication key (the primary key by default, an index on exactly the key,
+ * or FULL): otherwise logical decoding cannot say which row an UPDATE or
+ * DELETE touched, and a table without any identity makes the application's
+ * own UPDATEs and DELETEs fail once it is published. Checked by `add` before
+ * the table joins the publication, and by the replicator before it trusts
+ * the table's changes; the fix is the owner's, named in the error.
+ */
+import type { Queryable } from '../db/database.js';
+import { displayName, type QualifiedName } from '../db/quote.js';
+import { ReplicatorError } from '../errors.js';
+
+export async function checkReplicaIdentity(
+  primary: Queryable,
+  table: QualifiedName,
+  relid: number,
+  keyColumns: readonly string[],
+): Promise<void> {
+  const { rows } = await primary.query<{ identity: string; columns: string[] | null }>(
+    `SELECT c.relreplident::text AS identity,
+            (SELECT pg_catalog.array_agg(a.attname::text ORDER BY k.i)
+             FROM pg_catalog.pg_index x, pg_catalog.unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, i)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+             WHERE x.indrelid = c.oid AND (CASE c.relreplident WHEN 'i' THEN x.indisreplident ELSE x.indisprimary END)) AS columns
+     FROM pg_catalog.pg_class c WHERE c.oid = $1::oid`,
+    [relid],
+  );
+  const row = rows[0];
+  if (!row || row.identity === 'f') return;
+  const same =
+    (row.identity === 'd' || row.identity === 'i') &&
+    row.columns !== null &&
+    [...row.columns].sort().join(',') === [...keyColumns].sort().join(',');
+  if (same) return;
+  const name = displayName(table);
+  const identity =
+    row.identity === 'n'
+      ? 'NOTHING'
+      : `${row.identity === 'i' ? 'index' : 'primary key'} on ${row.columns?.join(', ') ?? 'nothing'}`;
+  throw new ReplicatorError(
+    'SCHEMA_MISMATCH',
+    `primary: the replica identity of ${name} (${identity}) is not its replication key (${keyColumns.join(', ')}), so logical decoding cannot say which row an UPDATE or DELETE touched (and publishing it would make the application's UPDATEs and DELETEs fail); run ALTER TABLE ${name} REPLICA IDENTITY USING INDEX <a unique index on exactly the key> (or REPLICA IDENTITY FULL)`,
+  );
+}
