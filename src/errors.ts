@@ -68,12 +68,19 @@ export class ReplicatorError extends Error {
   readonly code: ErrorCode;
   /** PostgreSQL SQLSTATE when the cause came from a server. */
   readonly sqlState: string | undefined;
+  /** Which database the cause came from, when a database's error was classified. */
+  readonly database: 'primary' | 'replica' | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; sqlState?: string } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; sqlState?: string; database?: 'primary' | 'replica' } = {},
+  ) {
     super(message, { cause: options.cause });
     this.name = 'ReplicatorError';
     this.code = code;
     this.sqlState = options.sqlState;
+    this.database = options.database;
   }
 
   get exitCode(): number {

@@ -43,6 +43,7 @@ export function classifyDatabaseError(error: unknown, role: DatabaseRole, url: s
       {
         cause: error,
         sqlState: e.code,
+        database: role,
       },
     );
   }
@@ -50,6 +51,7 @@ export function classifyDatabaseError(error: unknown, role: DatabaseRole, url: s
     return new ReplicatorError('DATABASE_UNREACHABLE', `${where}: ${reason}; create it or fix the database name in the URL`, {
       cause: error,
       sqlState: e.code,
+      database: role,
     });
   }
   if (
@@ -59,7 +61,7 @@ export function classifyDatabaseError(error: unknown, role: DatabaseRole, url: s
     return new ReplicatorError(
       'DATABASE_UNREACHABLE',
       `${where}: the TLS connection was refused (${reason || e?.code}); check sslmode and sslrootcert in the URL (verify-full needs the CA that signed the server's certificate)`,
-      { cause: error, sqlState: e?.code },
+      { cause: error, sqlState: e?.code, database: role },
     );
   }
   if (isConnectionFailure(error)) {
@@ -69,6 +71,7 @@ export function classifyDatabaseError(error: unknown, role: DatabaseRole, url: s
       {
         cause: error,
         sqlState: e?.code,
+        database: role,
       },
     );
   }
@@ -76,10 +79,12 @@ export function classifyDatabaseError(error: unknown, role: DatabaseRole, url: s
     return new ReplicatorError('SCHEMA_MISSING', `${where}: ${reason}; run \`replicator init ${role}\` or fix the table`, {
       cause: error,
       sqlState: e.code,
+      database: role,
     });
   }
   return new ReplicatorError('CHANGE_REJECTED', `${where}: ${reason}${e?.detail ? ` (${e.detail})` : ''}`, {
     cause: error,
     sqlState: e?.code,
+    database: role,
   });
 }

@@ -83,8 +83,6 @@ export class ReplicationLoop {
   private async run(): Promise<void> {
     let backoffMs = BACKOFF_START_MS;
     let mode: ApplyMode = 'upsert';
-    // The source starts again from the replica's position after a start and after every failure.
-    let recovering = true;
     while (!this.stopping) {
       try {
         const from = this.position ?? (await this.recover());
@@ -92,11 +90,7 @@ export class ReplicationLoop {
           this.prepared = await prepareTables(this.primary, this.replica, this.source, from, this.log, this.options);
           const names = this.prepared.tables.map((t) => displayName(t.table));
           this.log.info({ tables: names }, `replication set: ${names.join(', ') || '(empty: add tables with replicator add)'}`);
-          recovering = true;
-        }
-        if (recovering) {
           await this.source.recovered(this.prepared, from);
-          recovering = false;
         }
         const prepared = this.prepared;
         const started = performance.now();
@@ -122,8 +116,7 @@ export class ReplicationLoop {
       } catch (error) {
         if (this.stopping) break;
         // What the source read and the replica did not commit is read again, never skipped.
-        recovering = true;
-        await this.source.failed().catch(() => {});
+        await this.source.failed(error).catch(() => {});
         if (mode === 'upsert' && (error as ReplicatorError).sqlState === '23505') {
           // A unique value moved between rows inside one primary transaction:
           // apply this batch again, deleting before inserting.

@@ -46,12 +46,12 @@ export interface Source {
   /** After a start or a failure: what the replica already holds may not have been confirmed. */
   recovered(prepared: PreparedTables, position: ReplicaPosition): Promise<void>;
   /**
-   * A read, an apply or a database failed: let go at once of what was read
-   * and not committed on the replica (and of any stream holding the primary),
-   * so it is read again after the next recovered(), from the replica's
-   * position, and a primary shutting down is not held up.
+   * A read, an apply or a database failed (`error`): whatever the source read
+   * and the replica did not commit is offered again by the next next(), never
+   * skipped; and a source holding the primary (a stream) lets go of it when
+   * the primary is the cause, so a primary shutting down is not held up.
    */
-  failed(): Promise<void>;
+  failed(error: unknown): Promise<void>;
   /**
    * Now and then: drop what the replica holds and the retention allows, once
    * `replicaDurable` says the replica's commits up to `position` are on disk.

@@ -71,7 +71,7 @@ describe('any table', () => {
       assert.equal(unpublishable.code, 4);
       assert.match(
         unpublishable.stderr,
-        /replica identity of public\.events \(primary key on nothing\) .*REPLICA IDENTITY USING INDEX/,
+        /replica identity of events \(primary key on nothing\) .*REPLICA IDENTITY USING INDEX/,
       );
       await servers.primarySql.query('ALTER TABLE events REPLICA IDENTITY USING INDEX events_event_id_idx');
     }

@@ -4,9 +4,12 @@
  * - recovered(): (re)starts the stream from the replica's position (the
  *   slot's confirmed flush when the replica holds no logical position), after
  *   checking the publication holds the replication set and the slot is sound.
- *   Any failure anywhere ends in a restart from the replica's position, so
- *   whatever was received and not committed on the replica is simply read
- *   again; transactions ending at or below that position are skipped.
+ *   A failure on the replica's side (it refused a batch, or is away) offers
+ *   the same transactions again on the same stream; any other failure closes
+ *   the stream at once (its walsender exits, so a primary shutting down is
+ *   not held up) and restarts it from the replica's position, so whatever
+ *   was received and not committed on the replica is simply read again;
+ *   transactions ending at or below that position are skipped.
  * - next(): whole transactions in commit order, up to BATCH_SIZE changes and
  *   BATCH_BYTES of row text (one larger transaction alone), spooled to disk
  *   past the budget, as one Batch for the shared apply. With initial copies
@@ -76,6 +79,10 @@ export class LogicalSource implements Source {
   private readyMemory = 0;
   private paused = false;
   private outstanding = false;
+  /** The transactions of the batch last handed out, until the replica commits it (or they are offered again). */
+  private inflight: Transaction[] | undefined;
+  /** The stream was let go after a failure: the next next() starts it again from the replica's position. */
+  private restartNeeded = false;
   /** The highest end LSN the replica committed (or held at start), and the highest known on its disk and confirmed. */
   private committedLsn: Lsn = 0n;
   private durableLsn: Lsn = 0n;
@@ -103,6 +110,7 @@ export class LogicalSource implements Source {
 
   async recovered(prepared: PreparedTables, position: ReplicaPosition): Promise<void> {
     await this.stopStream();
+    this.restartNeeded = false;
     const tables = prepared.tables.map((t) => t.table);
     if (tables.length > 0 && !(await publicationMatches(this.primary, tables))) {
       await syncPublication(this.primary, tables, { create: true });
@@ -239,6 +247,8 @@ export class LogicalSource implements Source {
     await this.stream?.close();
     this.stream = undefined;
     discardTransactions(this.ready);
+    discardTransactions(this.inflight ?? []);
+    this.inflight = undefined;
     this.ready = [];
     this.readyBytes = 0;
     this.readyMemory = 0;
@@ -256,6 +266,10 @@ export class LogicalSource implements Source {
 
   async next(prepared: PreparedTables, from: ReplicaPosition): Promise<NextBatch> {
     await this.streamStarting;
+    if (this.restartNeeded) {
+      await this.recovered(prepared, from);
+      return { empty: true, snapshot: '' };
+    }
     this.check();
     if (this.relationChanged || Date.now() - this.lastFingerprint >= Math.min(this.options.pollIntervalMs, 1000)) {
       this.relationChanged = false;
@@ -283,7 +297,8 @@ export class LogicalSource implements Source {
     this.readyMemory = Math.max(0, this.readyMemory);
     this.resumeIfRoom();
     this.outstanding = true;
-    return { batch: logicalBatch(from, taken, []), release: async () => discardTransactions(taken) };
+    this.inflight = taken;
+    return { batch: logicalBatch(from, taken, []), release: async () => {} };
   }
 
   /** Copy chunks in a snapshot, then every transaction up to a watermark written after it (see the module comment). */
@@ -322,15 +337,8 @@ export class LogicalSource implements Source {
       this.readyMemory = 0;
       for (const tx of this.ready) for (const c of tx.tables.values()) this.readyMemory += c.lines.memory;
       this.outstanding = true;
-      const batch: Batch = logicalBatch(from, taken, copies, parseLsn(rows[0]?.lsn as string));
-      const spooled = taken;
-      return {
-        batch,
-        release: async () => {
-          discardTransactions(spooled);
-          await release();
-        },
-      };
+      this.inflight = taken;
+      return { batch: logicalBatch(from, taken, copies, parseLsn(rows[0]?.lsn as string)), release };
     } catch (error) {
       failed = true;
       discardTransactions(taken);
@@ -357,9 +365,31 @@ export class LogicalSource implements Source {
 
   busy(): void {}
 
-  /** Closes the stream (its walsender exits, so a primary shutting down is not held up) and drops what it brought. */
-  async failed(): Promise<void> {
+  /**
+   * The replica refused a batch or was away: the stream is sound, and the
+   * batch's transactions are offered again (keepalives go on being answered
+   * meanwhile). Anything else (the primary, the stream, a bug): the stream is
+   * closed at once, so its walsender exits (a primary shutting down waits for
+   * it otherwise), and started again from the replica's position.
+   */
+  async failed(error: unknown): Promise<void> {
+    if (error instanceof ReplicatorError && error.database === 'replica' && !this.failure) {
+      this.offerAgain();
+      return;
+    }
     await this.stopStream();
+    this.restartNeeded = true;
+  }
+
+  private offerAgain(): void {
+    const again = this.inflight ?? [];
+    this.inflight = undefined;
+    this.outstanding = false;
+    this.ready.unshift(...again);
+    for (const tx of again) {
+      this.readyBytes += tx.bytes;
+      for (const c of tx.tables.values()) this.readyMemory += c.lines.memory;
+    }
   }
 
   async wait(_snapshot: string): Promise<void> {
@@ -379,6 +409,8 @@ export class LogicalSource implements Source {
 
   committed(_prepared: PreparedTables, _from: ReplicaPosition, batch: Batch): void {
     this.outstanding = false;
+    discardTransactions(this.inflight ?? []);
+    this.inflight = undefined;
     if (batch.to.lsn !== null) this.committedLsn = maxLsn(this.committedLsn, parseLsn(batch.to.lsn));
   }
 

@@ -39,17 +39,28 @@ export interface SlotState {
 export async function readSlot(primary: Queryable, slot: string): Promise<SlotState> {
   const { rows } = await primary.query<{
     wal_status: string | null;
+    database: string | null;
+    here: string;
+    plugin: string | null;
     active: boolean;
     active_pid: number | null;
     confirmed: string | null;
     retained: string | null;
   }>(
-    `SELECT s.wal_status, s.active, s.active_pid, s.confirmed_flush_lsn::text AS confirmed,
+    `SELECT s.wal_status, s.database::text AS database, pg_catalog.current_database()::text AS here, s.plugin::text AS plugin,
+            s.active, s.active_pid, s.confirmed_flush_lsn::text AS confirmed,
             (pg_catalog.pg_current_wal_lsn() OPERATOR(pg_catalog.-) s.confirmed_flush_lsn)::text AS retained
-     FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = $1 AND s.database = pg_catalog.current_database()`,
+     FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = $1`,
     [slot],
   );
   const row = rows[0];
+  if (row && (row.database !== row.here || row.plugin !== 'pgoutput')) {
+    // Slot names are the cluster's: another database (or another tool) has this one.
+    throw new ReplicatorError(
+      'CONFIG_INVALID',
+      `primary: replication slot ${slot} already belongs to ${row.database === null ? 'a physical standby' : `database ${row.database}`}${row.plugin && row.plugin !== 'pgoutput' ? ` (plugin ${row.plugin})` : ''} of this cluster, and slot names are cluster-wide; set REPLICATION_SLOT to a name of its own for this database (e.g. pg_replicator_${row.here.replace(/[^a-z0-9_]/g, '_')})`,
+    );
+  }
   if (!row) return { exists: false, lost: false, active: false, activePid: null, confirmedFlush: null, retainedBytes: null };
   return {
     exists: true,
@@ -102,8 +113,12 @@ export async function dropSlot(primary: Queryable, slot: string): Promise<boolea
  */
 export async function dropUnusedSlot(primary: Queryable, slot: string, log: Logger): Promise<void> {
   try {
-    const state = await readSlot(primary, slot);
-    if (!state.exists || state.active) return;
+    // A slot of that name in another database is another replicator's: not ours to drop.
+    const state = await readSlot(primary, slot).catch((error) => {
+      if (error instanceof ReplicatorError && error.code === 'CONFIG_INVALID') return null;
+      throw error;
+    });
+    if (!state?.exists || state.active) return;
     await dropSlot(primary, slot);
     log.info({ slot }, `trigger capture: dropped replication slot ${slot}, left from logical mode (it only retained WAL)`);
   } catch (error) {

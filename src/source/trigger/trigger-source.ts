@@ -153,7 +153,7 @@ export class TriggerSource implements Source {
   }
 
   /** Nothing is held between batches: the next one is read from the change logs after the replica's position. */
-  async failed(): Promise<void> {}
+  async failed(_error: unknown): Promise<void> {}
 
   async wait(snapshot: string): Promise<void> {
     const notifications = this.notifications;
