@@ -31,6 +31,7 @@ import {
   clearWhere,
   deleteRows,
   deleteTouched,
+  dropTruncatedLines,
   IS_REFERENCED,
   inlineRows,
   insertRows,
@@ -105,6 +106,9 @@ export async function applyBatchInTransaction(
     const stage = stagingTable(part.table, `replicator_batch_${staging++}`, rows.ordered === true);
     await replica.query(stage.create);
     await rows.copyInto(replica.query(copyFrom(stage.copyFrom)));
+    for (const { seq, condition } of rows.truncatedBefore ?? []) {
+      await replica.query(dropTruncatedLines(stage.relation, condition), [seq]);
+    }
     if (rows.ordered && rows.unchanged) {
       const resolve = resolveUnchanged(part.table, stage.relation);
       for (const sql of resolve.index) await replica.query(sql);

@@ -169,6 +169,15 @@ export function clearWhere(table: ReplicatedTable, conditions: readonly string[]
   return `DELETE FROM ${quoteQualified(table.table)} WHERE ${conditions.map((c) => `(${c})`).join(' OR ')}`;
 }
 
+/**
+ * Ordered staging: the lines a TRUNCATE of a partition removed (numbered
+ * before it, their row in the partition: its constraint over the staged
+ * columns, which carry the table's names). Parameter $1: the TRUNCATE's number.
+ */
+export function dropTruncatedLines(relation: string, condition: string): string {
+  return `DELETE FROM ${relation} WHERE ${SEQUENCE_COLUMN} OPERATOR(pg_catalog.<) $1::int8 AND (${condition})`;
+}
+
 /** Whether foreign keys of other tables reference it (then TRUNCATE would fail). */
 export const IS_REFERENCED = `SELECT EXISTS (SELECT FROM pg_catalog.pg_constraint c
   WHERE c.confrelid = pg_catalog.to_regclass($1) AND c.contype = 'f' AND c.conrelid <> c.confrelid) AS referenced`;

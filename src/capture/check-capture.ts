@@ -11,6 +11,7 @@ import { displayName } from '../db/quote.js';
 import { ReplicatorError } from '../errors.js';
 import type { RegistryEntry } from '../tables/registry.js';
 import type { TableDescription } from '../tables/table-model.js';
+import { capturePartitions } from './capture-partitions.js';
 import { checkSameTable } from './check-same-table.js';
 
 export async function checkCapture(primary: Database, entry: RegistryEntry, description: TableDescription | null): Promise<void> {
@@ -44,13 +45,5 @@ export async function checkCapture(primary: Database, entry: RegistryEntry, desc
         );
       });
   }
-  if (description.partitioned) {
-    await primary.query('SELECT replicator.capture_partitions($1, $2)', [entry.table.schema, entry.table.name]).catch((error) => {
-      throw new ReplicatorError(
-        'CAPTURE_BROKEN',
-        `primary: a partition of ${name} has no TRUNCATE capture and the replicator could not add it (${(error as Error).message}); ${resync}`,
-        { cause: error },
-      );
-    });
-  }
+  if (description.partitioned) await capturePartitions(primary, entry, resync);
 }

@@ -2,7 +2,8 @@
  * Which capture the primary runs, switched by the tables' owner with
  * `replicator init primary` (and kept by add, remove and resync): in logical
  * mode publication pg_replicator holds the replication set and the capture
- * triggers are DISABLEd, so writers pay nothing for the capture; in trigger
+ * triggers are DISABLEd, so writers pay nothing for the capture (but for a
+ * partitioned table's TRUNCATE triggers, see setCaptureTriggers); in trigger
  * mode the publication is gone and the triggers are ENABLE ALWAYS again.
  * Either switch is safe at any time: the replicator of the other mode stops
  * with a clear error (a disabled trigger is a broken capture; a missing
@@ -17,27 +18,31 @@ import { dropPublication, publicationExists, syncPublication } from './publicati
 
 const SUFFIXES = ['', '_update', '_delete', '_truncate'];
 
-async function plainTables(primary: Queryable, entries: readonly RegistryEntry[]): Promise<RegistryEntry[]> {
-  const { rows } = await primary.query<{ relid: string }>(
-    "SELECT c.oid::int8::text AS relid FROM pg_catalog.pg_class c WHERE c.oid = ANY ($1::oid[]) AND c.relkind = 'r'",
-    [entries.map((e) => e.relid)],
-  );
-  const plain = new Set(rows.map((r) => Number(r.relid)));
-  return entries.filter((e) => plain.has(e.relid));
-}
-
-/** ENABLE ALWAYS (trigger mode) or DISABLE (logical mode) the capture triggers of plain tables; partitioned ones keep theirs. */
+/**
+ * ENABLE ALWAYS (trigger mode) or DISABLE (logical mode) the capture triggers
+ * that see rows: all four of a plain table; a partitioned table's row trigger
+ * (on the root; PostgreSQL 14+ carries the change to its clones on every
+ * partition, and a partition created later clones the root's state). A
+ * partitioned table's TRUNCATE triggers stay on in both modes: in logical mode
+ * they are how a TRUNCATE naming a partition reaches the stream.
+ */
 export async function setCaptureTriggers(
   primary: Queryable,
   entries: readonly RegistryEntry[],
   enabled: boolean,
 ): Promise<string[]> {
   const changed: string[] = [];
-  for (const entry of await plainTables(primary, entries)) {
+  for (const entry of entries) {
     const { rows } = await primary.query<{ tgname: string }>(
-      `SELECT g.tgname FROM pg_catalog.pg_trigger g WHERE g.tgrelid = $1::oid AND g.tgname = ANY ($2::text[])
-         AND (g.tgenabled = 'A') IS DISTINCT FROM $3`,
-      [entry.relid, SUFFIXES.map((s) => entry.triggerName + s), enabled],
+      `SELECT DISTINCT g.tgname
+       FROM pg_catalog.pg_class c
+       JOIN pg_catalog.pg_trigger g
+         ON g.tgrelid = c.oid
+         OR (c.relkind = 'p' AND g.tgrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(c.oid) AS p))
+       WHERE c.oid = $1::oid AND c.relkind IN ('r', 'p')
+         AND g.tgname = ANY (CASE c.relkind WHEN 'p' THEN ARRAY[$2::text] ELSE $3::text[] END)
+         AND (g.tgenabled = 'A') IS DISTINCT FROM $4`,
+      [entry.relid, entry.triggerName, SUFFIXES.map((s) => entry.triggerName + s), enabled],
     );
     for (const { tgname } of rows) {
       await primary.query(

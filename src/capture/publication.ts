@@ -5,6 +5,10 @@
  * so `replicator add`, `remove` and `init` keep it in step when it exists,
  * and the running replicator checks it before streaming. Tables are named
  * through their oids' regclass text, never spliced from user input.
+ * It publishes via the partition root (publish_via_partition_root): a row
+ * written to any partition, at any level, arrives as its root's, the
+ * replicated table (what a partition's TRUNCATE needs instead is in
+ * db/migrations/004).
  */
 import type { Queryable } from '../db/database.js';
 import { displayName, type QualifiedName, quoteQualified } from '../db/quote.js';
@@ -13,11 +17,16 @@ import { ReplicatorError } from '../errors.js';
 export const PUBLICATION = 'pg_replicator';
 
 export async function publicationExists(primary: Queryable): Promise<boolean> {
-  const { rows } = await primary.query<{ exists: boolean }>(
-    'SELECT EXISTS (SELECT FROM pg_catalog.pg_publication p WHERE p.pubname = $1) AS exists',
+  return (await viaRoot(primary)) !== null;
+}
+
+/** Null: no publication; else whether it publishes partitions as their root. */
+async function viaRoot(primary: Queryable): Promise<boolean | null> {
+  const { rows } = await primary.query<{ via_root: boolean }>(
+    'SELECT p.pubviaroot AS via_root FROM pg_catalog.pg_publication p WHERE p.pubname = $1',
     [PUBLICATION],
   );
-  return rows[0]?.exists === true;
+  return rows[0]?.via_root ?? null;
 }
 
 async function members(primary: Queryable): Promise<QualifiedName[]> {
@@ -43,16 +52,21 @@ export async function syncPublication(
   tables: readonly QualifiedName[],
   options: { create: boolean },
 ): Promise<boolean> {
-  const exists = await publicationExists(primary);
+  const via = await viaRoot(primary);
+  const exists = via !== null;
   if (!exists && !options.create) return false;
   const fix = `run \`replicator init primary\` with CAPTURE_MODE=logical as the tables' owner (it creates publication ${PUBLICATION} and puts the replication set in it)`;
   try {
     if (!exists) {
-      await primary.query(`CREATE PUBLICATION ${PUBLICATION} WITH (publish = 'insert, update, delete, truncate')`);
+      await primary.query(
+        `CREATE PUBLICATION ${PUBLICATION} WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true)`,
+      );
+    } else if (!via) {
+      await primary.query(`ALTER PUBLICATION ${PUBLICATION} SET (publish_via_partition_root = true)`);
     }
     const have = new Map((await members(primary)).map((t) => [key(t), t]));
     const want = new Map(tables.map((t) => [key(t), t]));
-    let changed = !exists;
+    let changed = !exists || !via;
     for (const [k, t] of want) {
       if (have.has(k)) continue;
       await primary.query(`ALTER PUBLICATION ${PUBLICATION} ADD TABLE ONLY ${quoteQualified(t)}`);
@@ -76,9 +90,9 @@ export async function syncPublication(
   }
 }
 
-/** Whether the publication holds exactly `tables` (the replicator's own check before streaming). */
+/** Whether the publication holds exactly `tables`, via their roots (the replicator's own check before streaming). */
 export async function publicationMatches(primary: Queryable, tables: readonly QualifiedName[]): Promise<boolean> {
-  if (!(await publicationExists(primary))) return false;
+  if ((await viaRoot(primary)) !== true) return false;
   const have = new Set((await members(primary)).map(key));
   return have.size === tables.length && tables.every((t) => have.has(key(t)));
 }

@@ -49,6 +49,13 @@ export interface StagedRows {
   ordered?: boolean;
   /** Ordered lines may leave values out as unchanged (a TOASTed value an UPDATE did not repeat): the replica fills them in. */
   unchanged?: boolean;
+  /**
+   * Ordered lines only: TRUNCATEs of partitions among the lines. A line
+   * numbered below `seq` whose row meets `condition` (the partition's
+   * constraint, SQL over the table's columns) was removed by it: the replica
+   * drops it before the apply (the table's `clear` holds the condition too).
+   */
+  truncatedBefore?: { seq: number; condition: string }[];
   copyInto(sink: Writable): Promise<void>;
 }
 

@@ -46,9 +46,10 @@ import { pruneChangeLog } from '../trigger/prune-change-log.js';
 import { checkLogicalTable } from './check-logical-table.js';
 import { discardTransactions, logicalBatch } from './logical-batch.js';
 import { type Lsn, maxLsn, parseLsn } from './lsn.js';
+import { resolvePartitionTruncates } from './partition-truncates.js';
 import { ReplicationStream } from './replication-stream.js';
 import { createSlot, dropSlot, readSlot, SlotLostError, waitForSlotRelease } from './slot.js';
-import { type Transaction, TransactionAssembler } from './transaction-assembler.js';
+import { type PartitionTruncate, type Transaction, TransactionAssembler } from './transaction-assembler.js';
 
 export interface LogicalSourceOptions {
   /** The primary's URL, for the replication connection. */
@@ -298,7 +299,33 @@ export class LogicalSource implements Source {
     this.resumeIfRoom();
     this.outstanding = true;
     this.inflight = taken;
-    return { batch: logicalBatch(from, taken, []), release: async () => {} };
+    try {
+      const clears = await this.partitionClears(taken);
+      return { batch: logicalBatch(from, taken, [], 0n, clears), release: async () => {} };
+    } catch (error) {
+      throw this.primary.classify(error);
+    }
+  }
+
+  /**
+   * The rows each TRUNCATE of a partition in `taken` removed. Where they
+   * cannot be known, the table is copied afresh (requested now, so the copy's
+   * snapshots come after the TRUNCATE; the batch then clears nothing for it).
+   */
+  private async partitionClears(taken: readonly Transaction[]): Promise<Map<PartitionTruncate, string | null>> {
+    const clears = await resolvePartitionTruncates(this.primary, taken);
+    const unknown = new Set<ReplicatedTable>();
+    for (const tx of taken) {
+      for (const [table, changes] of tx.tables) if (changes.partitions.some((t) => clears.get(t) === null)) unknown.add(table);
+    }
+    for (const table of unknown) {
+      this.log.info(
+        { table: displayName(table.table) },
+        'a TRUNCATE of a partition whose rows cannot be told apart on the replica (hash partitioning, detached or dropped since, or not confirmed by the change log): copying the table',
+      );
+      await this.primary.query('SELECT replicator.request_copy($1, $2)', [table.table.schema, table.table.name]);
+    }
+    return clears;
   }
 
   /** Copy chunks in a snapshot, then every transaction up to a watermark written after it (see the module comment). */
@@ -337,8 +364,9 @@ export class LogicalSource implements Source {
       this.readyMemory = 0;
       for (const tx of this.ready) for (const c of tx.tables.values()) this.readyMemory += c.lines.memory;
       this.outstanding = true;
+      const clears = await this.partitionClears(taken);
       this.inflight = taken;
-      return { batch: logicalBatch(from, taken, copies, parseLsn(rows[0]?.lsn as string)), release };
+      return { batch: logicalBatch(from, taken, copies, parseLsn(rows[0]?.lsn as string), clears), release };
     } catch (error) {
       failed = true;
       discardTransactions(taken);

@@ -4,7 +4,13 @@
  * the order the primary made them (the replica keeps each key's last line,
  * so a key changed twice ends as the primary left it). A row that lost its
  * old key (a key update) leaves a delete line for the old key first. A
- * TRUNCATE drops the table's earlier lines and marks the table cleared.
+ * TRUNCATE drops the table's earlier lines and marks the table cleared. A
+ * TRUNCATE naming a partition (the capture's transactional message, which
+ * pgoutput sends where the TRUNCATE happened; partitions' rows arrive as
+ * their root's) takes the next number: the lines before it whose row lies in
+ * that partition are dropped on the replica, never the ones after it
+ * (logical-batch.ts, partition-truncates.ts). Such a message is only a claim
+ * until the change log confirms it.
  *
  * Transactions that end at or below `skipThrough` (the replica already holds
  * them) are dropped; so are changes of tables outside the replication set.
@@ -24,10 +30,25 @@ import { LineSpool } from './line-spool.js';
 import type { Lsn } from './lsn.js';
 import type { PgOutputMessage, RelationColumn, TupleValue } from './pgoutput.js';
 
+/** The capture's message for a TRUNCATE that named a partition (db/migrations/004). */
+export const TRUNCATE_MESSAGE_PREFIX = 'pg-replicator-truncate';
+
+/** A TRUNCATE of one partition (at any level), as the stream claimed it. */
+export interface PartitionTruncate {
+  partition: number;
+  /** The change log's entry the capture wrote for it, by transaction `xid`: what makes the claim true. */
+  changeId: string;
+  xid: number;
+  /** Lines numbered below it came before it. */
+  seq: number;
+}
+
 export interface TableChanges {
   table: ReplicatedTable;
   /** A TRUNCATE of the table in this transaction: the lines are what came after it. */
   truncated: boolean;
+  /** TRUNCATEs of partitions after it, in order. */
+  partitions: PartitionTruncate[];
   /** Some line leaves a value out as unchanged (see StagedRows.unchanged). */
   unchanged: boolean;
   lines: LineSpool;
@@ -56,7 +77,9 @@ const PG_EPOCH_MS = 946_684_800_000;
 
 export class TransactionAssembler {
   private relations = new Map<number, RelationMap>();
-  private current: { endLsn: Lsn; commitTime: bigint; tables: Map<ReplicatedTable, TableChanges>; changes: number } | undefined;
+  private current:
+    | { endLsn: Lsn; commitTime: bigint; xid: number; tables: Map<ReplicatedTable, TableChanges>; changes: number }
+    | undefined;
   private seq = 0;
   /** Bytes in memory across the open transaction (the caller spills past its budget). */
   memory = 0;
@@ -78,7 +101,13 @@ export class TransactionAssembler {
   handle(message: PgOutputMessage): void {
     switch (message.tag) {
       case 'begin':
-        this.current = { endLsn: message.finalLsn, commitTime: message.commitTime, tables: new Map(), changes: 0 };
+        this.current = {
+          endLsn: message.finalLsn,
+          commitTime: message.commitTime,
+          xid: message.xid,
+          tables: new Map(),
+          changes: 0,
+        };
         return;
       case 'commit': {
         const current = this.current;
@@ -129,6 +158,7 @@ export class TransactionAssembler {
           const changes = this.tableChanges(table);
           changes.lines.discard();
           changes.truncated = true;
+          changes.partitions = [];
           changes.counts.truncates++;
           this.current.changes++;
         }
@@ -136,6 +166,8 @@ export class TransactionAssembler {
       case 'message':
         if (!message.transactional && message.prefix === 'pg-replicator') {
           this.onWatermark(message.content.toString('utf8'), message.lsn);
+        } else if (message.transactional && message.prefix === TRUNCATE_MESSAGE_PREFIX) {
+          this.partitionTruncated(message.content.toString('utf8'));
         }
         return;
       default:
@@ -170,6 +202,24 @@ export class TransactionAssembler {
     }
   }
 
+  /** `<table oid> <partition oid> <change id>`; anything else, or a table outside the set, is not ours. */
+  private partitionTruncated(content: string): void {
+    const match = /^(\d{1,10}) (\d{1,10}) (\d{1,19})$/.exec(content);
+    const table = match && this.tables.get(Number(match[1]));
+    if (!match || !table || !this.current) return;
+    const changes = this.tableChanges(table);
+    // After the table's own TRUNCATE with nothing since (a TRUNCATE of the root fires every partition's trigger too): nothing to add.
+    if (changes.truncated && changes.lines.bytes === 0) return;
+    changes.partitions.push({
+      partition: Number(match[2]),
+      changeId: match[3] as string,
+      xid: this.current.xid,
+      seq: this.seq++,
+    });
+    changes.counts.truncates++;
+    this.current.changes++;
+  }
+
   private tableChanges(table: ReplicatedTable): TableChanges {
     const current = this.current as NonNullable<typeof this.current>;
     let changes = current.tables.get(table);
@@ -177,6 +227,7 @@ export class TransactionAssembler {
       changes = {
         table,
         truncated: false,
+        partitions: [],
         unchanged: false,
         lines: new LineSpool(),
         counts: { inserts: 0, updates: 0, deletes: 0, truncates: 0 },
