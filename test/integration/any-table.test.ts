@@ -69,10 +69,7 @@ describe('any table', () => {
       // Published without an identity on its key, the application's UPDATEs would fail: refused first.
       const unpublishable = await runCli(['add', 'events', '--key', 'event_id'], env);
       assert.equal(unpublishable.code, 4);
-      assert.match(
-        unpublishable.stderr,
-        /replica identity of events \(primary key on nothing\) .*REPLICA IDENTITY USING INDEX/,
-      );
+      assert.match(unpublishable.stderr, /replica identity of events \(primary key on nothing\) .*REPLICA IDENTITY USING INDEX/);
       await servers.primarySql.query('ALTER TABLE events REPLICA IDENTITY USING INDEX events_event_id_idx');
     }
     const declared = await runCli(['add', 'events', '--key', 'event_id'], env);

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { exitedWithin, startReplicator } from '../support/cli.js';
-import { REPLICATOR_ROLE, startTestServers, type TestServers, tableText, waitFor } from '../support/servers.js';
+import { writesPerRow as countedWrites, countReplicaWrites } from '../support/count-writes.js';
+import { startTestServers, type TestServers, tableText, waitFor } from '../support/servers.js';
 
 describe('crash recovery', () => {
   let servers: TestServers;
@@ -16,22 +17,13 @@ describe('crash recovery', () => {
   before(async () => {
     servers = await startTestServers();
     env = { PRIMARY_DATABASE_URL: servers.replicator.primaryUrl, REPLICA_DATABASE_URL: servers.replicator.replicaUrl };
-    // ENABLE ALWAYS: fires even under session_replication_role = replica. It
-    // names its table in full: the apply runs with search_path = pg_catalog, pg_temp.
-    await servers.replicaSql.query(`
-      CREATE TABLE applied_writes (user_id bigint, op text);
-      CREATE FUNCTION count_write() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN INSERT INTO public.applied_writes VALUES (coalesce(NEW.user_id, OLD.user_id), TG_OP); RETURN NULL; END $$;
-      CREATE TRIGGER count_write AFTER INSERT OR UPDATE OR DELETE ON users FOR EACH ROW EXECUTE FUNCTION count_write();
-      ALTER TABLE users ENABLE ALWAYS TRIGGER count_write;
-      GRANT INSERT ON applied_writes TO ${REPLICATOR_ROLE};`);
+    await countReplicaWrites(servers.replicaSql);
   });
   after(async () => {
     await servers.stop();
   });
 
-  const writesPerRow = async () =>
-    (await servers.replicaSql.query('SELECT user_id, count(*)::int AS n FROM applied_writes GROUP BY 1 ORDER BY 1')).rows;
+  const writesPerRow = () => countedWrites(servers.replicaSql);
   const unprocessed = async () =>
     (await servers.primarySql.query('SELECT count(*)::int AS n FROM user_changes WHERE NOT processed')).rows[0].n as number;
 

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { Service } from '../../src/service.js';
-import { runCli } from '../support/cli.js';
 import { TEST_LOGICAL } from '../support/capture-mode.js';
+import { runCli } from '../support/cli.js';
 import { REPLICATOR_ROLE, startTestServers, type TestServers, tableText, waitFor } from '../support/servers.js';
 import { startInProcess } from '../support/service.js';
 
@@ -84,7 +84,11 @@ describe('positions', () => {
     try {
       await otherSql.query('CREATE TABLE counters (id int PRIMARY KEY, n bigint NOT NULL); INSERT INTO counters VALUES (1, 7)');
       // (Slot names are the cluster's: in logical mode each database streams through its own.)
-      const otherEnv = { ...env, PRIMARY_DATABASE_URL: other, ...(TEST_LOGICAL ? { REPLICATION_SLOT: 'pg_replicator_other' } : {}) };
+      const otherEnv = {
+        ...env,
+        PRIMARY_DATABASE_URL: other,
+        ...(TEST_LOGICAL ? { REPLICATION_SLOT: 'pg_replicator_other' } : {}),
+      };
       assert.equal((await runCli(['init', 'primary'], otherEnv)).code, 0);
       assert.equal((await runCli(['add', 'counters', '--no-wait'], otherEnv)).code, 0);
       const service = await startInProcess(

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Service } from '../../src/service.js';
-import { runCli } from '../support/cli.js';
 import { TEST_LOGICAL } from '../support/capture-mode.js';
+import { runCli } from '../support/cli.js';
 import { startTestServers, type TestServers, tableText, waitFor } from '../support/servers.js';
 import { startInProcess } from '../support/service.js';
 

@@ -11,7 +11,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { exitedWithin, runCli, startReplicator } from '../support/cli.js';
-import { REPLICATOR_ROLE, type TestServers, tableText, waitFor } from '../support/servers.js';
+import { writesPerRow as countedWrites, countReplicaWrites } from '../support/count-writes.js';
+import { type TestServers, tableText, waitFor } from '../support/servers.js';
 import { LOGICAL_ENV, startLogicalServers } from './logical-servers.js';
 
 describe('logical mode: crashes, restarts and the slot', () => {
@@ -25,20 +26,13 @@ describe('logical mode: crashes, restarts and the slot', () => {
       PRIMARY_DATABASE_URL: servers.replicator.primaryUrl,
       REPLICA_DATABASE_URL: servers.replicator.replicaUrl,
     };
-    await servers.replicaSql.query(`
-      CREATE TABLE applied_writes (user_id bigint, op text);
-      CREATE FUNCTION count_write() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN INSERT INTO public.applied_writes VALUES (coalesce(NEW.user_id, OLD.user_id), TG_OP); RETURN NULL; END $$;
-      CREATE TRIGGER count_write AFTER INSERT OR UPDATE OR DELETE ON users FOR EACH ROW EXECUTE FUNCTION count_write();
-      ALTER TABLE users ENABLE ALWAYS TRIGGER count_write;
-      GRANT INSERT ON applied_writes TO ${REPLICATOR_ROLE};`);
+    await countReplicaWrites(servers.replicaSql);
   });
   after(async () => {
     await servers.stop();
   });
 
-  const writesPerRow = async () =>
-    (await servers.replicaSql.query('SELECT user_id, count(*)::int AS n FROM applied_writes GROUP BY 1 ORDER BY 1')).rows;
+  const writesPerRow = () => countedWrites(servers.replicaSql);
   const equal = async () =>
     JSON.stringify(await tableText(servers.replicaSql, 'users')) === JSON.stringify(await tableText(servers.primarySql, 'users'));
   const insert = (n: number, tag: string) =>
