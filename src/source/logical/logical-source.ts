@@ -44,6 +44,7 @@ import type { ReplicaPosition } from '../position.js';
 import type { NextBatch, PreparedTables, Source } from '../source.js';
 import { pruneChangeLog } from '../trigger/prune-change-log.js';
 import { checkLogicalTable } from './check-logical-table.js';
+import { ColumnRenames } from './column-renames.js';
 import { discardTransactions, logicalBatch } from './logical-batch.js';
 import { type Lsn, maxLsn, parseLsn } from './lsn.js';
 import { resolvePartitionTruncates } from './partition-truncates.js';
@@ -96,6 +97,7 @@ export class LogicalSource implements Source {
   private waiter: (() => void) | undefined;
   private lastPrune = 0;
   private lastSlotCheck = 0;
+  private readonly renames = new ColumnRenames();
   /** Bytes of WAL the slot retains (pg_current_wal_lsn() - confirmed_flush_lsn), as last read. */
   retainedBytes: number | null = null;
 
@@ -112,6 +114,7 @@ export class LogicalSource implements Source {
   async recovered(prepared: PreparedTables, position: ReplicaPosition): Promise<void> {
     await this.stopStream();
     this.restartNeeded = false;
+    this.renames.learn(prepared.tables);
     const tables = prepared.tables.map((t) => t.table);
     if (tables.length > 0 && !(await publicationMatches(this.primary, tables))) {
       await syncPublication(this.primary, tables, { create: true });
@@ -141,10 +144,11 @@ export class LogicalSource implements Source {
     // What the replica holds may not be on its disk yet: confirmed once it is.
     this.committedLsn = start;
     this.durableLsn = 0n;
-    this.startStream(prepared.tables, start);
+    const fresh = new Set([...prepared.copies].filter(([, copy]) => copy.fresh).map(([table]) => table));
+    this.startStream(prepared.tables, start, fresh);
   }
 
-  private startStream(tables: readonly ReplicatedTable[], start: Lsn): void {
+  private startStream(tables: readonly ReplicatedTable[], start: Lsn, fresh: ReadonlySet<ReplicatedTable>): void {
     this.failure = undefined;
     this.relationChanged = false;
     const byRelid = new Map(tables.map((t) => [t.relid, t]));
@@ -159,6 +163,8 @@ export class LogicalSource implements Source {
         if (this.watermark?.token === token) this.watermark.resolve(this.ready.length);
       },
       () => this.options.limits.bytes,
+      fresh,
+      (relid, column) => this.renames.earlierNames(relid, column),
     );
     this.assembler = assembler;
     const starting = ReplicationStream.start(

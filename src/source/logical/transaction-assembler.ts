@@ -71,6 +71,8 @@ interface RelationMap {
   keyIndex: number[];
   /** The stream's columns differ from the model's. */
   differs: boolean;
+  /** The table's changes here are superseded by its fresh copy, and cannot be placed in its columns: dropped. */
+  skip: boolean;
 }
 
 const PG_EPOCH_MS = 946_684_800_000;
@@ -92,6 +94,14 @@ export class TransactionAssembler {
     private readonly onRelationChange: (table: ReplicatedTable) => void,
     private readonly onWatermark: (content: string, lsn: Lsn) => void,
     private readonly memoryBudget: () => number,
+    /**
+     * Tables copied afresh from this stream's start on: the copy's snapshots
+     * come after every change the stream brings before it, so changes whose
+     * columns cannot be placed (see relation()) are superseded, not an error.
+     */
+    private readonly superseded: ReadonlySet<ReplicatedTable> = new Set(),
+    /** The earlier names of a table's column, from renames seen while running (column-renames.ts). */
+    private readonly earlierNames: (relid: number, column: string) => string[] = () => [],
   ) {}
 
   get inTransaction(): boolean {
@@ -189,15 +199,36 @@ export class TransactionAssembler {
       return;
     }
     const position = new Map(message.columns.map((c: RelationColumn, i) => [c.name, i]));
-    const index = table.columns.map((c) => position.get(c.name) ?? -1);
-    const keyIndex = table.keyColumns.map((k) => position.get(k) ?? -1);
-    const differs = index.includes(-1) || message.columns.length !== table.columns.length;
-    this.relations.set(message.relid, { table, index, keyIndex, differs });
+    const named = new Set(table.columns.map((c) => c.name));
+    // A column the stream names by an earlier name of one of the model's (a rename seen): that column.
+    const placed = new Set<string>();
+    const find = (column: string): number => {
+      const here = position.get(column);
+      if (here !== undefined) return here;
+      const earlier = this.earlierNames(table.relid, column).filter((e) => position.has(e) && !named.has(e));
+      if (earlier.length !== 1) return -1;
+      placed.add(earlier[0] as string);
+      return position.get(earlier[0] as string) as number;
+    };
+    const index = table.columns.map((c) => find(c.name));
+    const keyIndex = table.keyColumns.map((k) => find(k));
+    const differs = index.includes(-1) || placed.size > 0 || message.columns.length !== table.columns.length;
+    // A model column the stream lacks takes its missing value only when the stream has no column the
+    // model lacks (an ADD COLUMN since). Otherwise a column was renamed (or one dropped and another
+    // added) since these changes: the WAL names columns by their old names, and which old column is
+    // which new one cannot be told without guessing, so their values would be lost.
+    const unknown = message.columns.filter((c) => !named.has(c.name) && !placed.has(c.name)).map((c) => c.name);
+    const ambiguous = index.includes(-1) && unknown.length > 0;
+    const unplaceable = ambiguous || keyIndex.includes(-1);
+    const skip = unplaceable && this.superseded.has(table);
+    this.relations.set(message.relid, { table, index, keyIndex, differs, skip });
     if (differs) this.onRelationChange(table);
-    if (keyIndex.includes(-1)) {
+    if (unplaceable && !skip) {
+      const name = displayName(table.table);
+      const missing = table.columns.filter((_, i) => index[i] === -1).map((c) => c.name);
       throw new ReplicatorError(
         'SCHEMA_MISMATCH',
-        `primary: the stream's columns of ${displayName(table.table)} lack its key (${table.keyColumns.join(', ')}); run \`replicator resync ${displayName(table.table)}\``,
+        `primary: changes of ${name} in the WAL were made before a column rename (they have ${unknown.join(', ') || 'no column'} where the table now has ${missing.join(', ')}${keyIndex.includes(-1) ? `, its key ${table.keyColumns.join(', ')} among them` : ''}), and cannot be placed in its columns without guessing; run \`replicator resync ${name}\`: the table is copied afresh and those changes are superseded by the copy`,
       );
     }
   }
@@ -243,7 +274,7 @@ export class TransactionAssembler {
     write: (map: RelationMap, changes: TableChanges) => void,
   ) {
     const map = this.relations.get(relid);
-    if (!map || !this.current) return;
+    if (!map || !this.current || map.skip) return;
     const changes = this.tableChanges(map.table);
     const before = changes.lines.memory;
     write(map, changes);
