@@ -5,12 +5,22 @@
  * replica's staging table, where each key's last line wins. The position
  * moves to the last transaction's end LSN (or to `atLeast`, a watermark the
  * batch reaches), in the same replica transaction.
+ *
+ * The usual table share goes inline instead (each key's final state reduced
+ * here, inline-final-rows.ts), so a batch of only such shares is one
+ * autocommit statement: when `inline` limits are given (no copy chunks),
+ * and the table was not truncated, no line leaves a value out as unchanged,
+ * every line is in memory, the lines and their bytes are within the limits
+ * (trigger mode's inline threshold), and its keys' text is their equality
+ * (tables/key-text-canonical.ts). Any other share stays staged.
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { keyTextIsCanonical } from '../../tables/key-text-canonical.js';
 import type { ReplicatedTable } from '../../tables/table-model.js';
-import type { Batch, ChangeCounts, CopyChunk, TableBatch } from '../batch.js';
+import type { Batch, ChangeCounts, CopyChunk, InlineRows, TableBatch } from '../batch.js';
 import type { ReplicaPosition } from '../position.js';
+import { inlineFinalRows } from './inline-final-rows.js';
 import type { LineSpool } from './line-spool.js';
 import { formatLsn, type Lsn, maxLsn, parseLsn } from './lsn.js';
 import type { Transaction } from './transaction-assembler.js';
@@ -20,6 +30,7 @@ export function logicalBatch(
   transactions: readonly Transaction[],
   copies: CopyChunk[],
   atLeast: Lsn = 0n,
+  inline: { rows: number; bytes: number } | null = null,
 ): Batch {
   const parts = new Map<ReplicatedTable, { truncated: boolean; unchanged: boolean; spools: LineSpool[]; counts: ChangeCounts }>();
   let changes = 0;
@@ -49,6 +60,7 @@ export function logicalBatch(
   }
   const tables: TableBatch[] = [...parts].map(([table, part]) => {
     const spools = part.spools.filter((s) => s.bytes > 0);
+    const inlined = inline && copies.length === 0 && !part.truncated ? inlineShare(table, part.unchanged, spools, inline) : null;
     return {
       table,
       clear: part.truncated ? 'all' : null,
@@ -56,7 +68,7 @@ export function logicalBatch(
       rows:
         spools.length === 0
           ? null
-          : {
+          : (inlined ?? {
               kind: 'staged',
               ordered: true,
               unchanged: part.unchanged,
@@ -69,7 +81,7 @@ export function logicalBatch(
                   ),
                   sink,
                 ),
-            },
+            }),
     };
   });
   return {
@@ -80,6 +92,27 @@ export function logicalBatch(
     changes,
     oldestCapturedAt: oldest,
   };
+}
+
+function inlineShare(
+  table: ReplicatedTable,
+  unchanged: boolean,
+  spools: readonly LineSpool[],
+  limits: { rows: number; bytes: number },
+): InlineRows | null {
+  if (unchanged || spools.length === 0 || !keyTextIsCanonical(table)) return null;
+  let lines = 0;
+  let bytes = 0;
+  const chunks: (readonly string[])[] = [];
+  for (const spool of spools) {
+    const held = spool.inMemory();
+    if (!held) return null;
+    chunks.push(held);
+    lines += spool.count;
+    bytes += spool.bytes;
+  }
+  if (lines > limits.rows || bytes > limits.bytes) return null;
+  return inlineFinalRows(table, chunks);
 }
 
 /** Removes the spooled lines of transactions once their batch is over. */

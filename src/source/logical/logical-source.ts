@@ -281,7 +281,7 @@ export class LogicalSource implements Source {
     this.readyMemory = Math.max(0, this.readyMemory);
     this.resumeIfRoom();
     this.outstanding = true;
-    return { batch: logicalBatch(from, taken, []), release: async () => discardTransactions(taken) };
+    return { batch: logicalBatch(from, taken, [], 0n, this.options.limits), release: async () => discardTransactions(taken) };
   }
 
   /** Copy chunks in a snapshot, then every transaction up to a watermark written after it (see the module comment). */

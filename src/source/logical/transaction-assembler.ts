@@ -15,11 +15,13 @@
  * line or its own row (apply/table-statements.ts, resolveUnchanged), never
  * a guess.
  */
+
+import { arrayLiteral } from '../../db/array-literal.js';
 import { displayName } from '../../db/quote.js';
 import { ReplicatorError } from '../../errors.js';
 import type { ReplicatedTable } from '../../tables/table-model.js';
 import type { ChangeCounts } from '../batch.js';
-import { copyValue, textArray } from './copy-text.js';
+import { copyValue } from './copy-text.js';
 import { LineSpool } from './line-spool.js';
 import type { Lsn } from './lsn.js';
 import type { PgOutputMessage, RelationColumn, TupleValue } from './pgoutput.js';
@@ -229,7 +231,7 @@ export class TransactionAssembler {
       return copyValue(value as string | null);
     });
     if (unchanged.length > 0) changes.unchanged = true;
-    const names = unchanged.length === 0 ? '\\N' : copyValue(textArray(unchanged));
+    const names = unchanged.length === 0 ? '\\N' : copyValue(arrayLiteral(unchanged));
     // A moved row with unchanged values inherits them from its old key.
     const from = map.table.keyColumns.map((_, j) => (unchanged.length > 0 && fromKey ? copyValue(fromKey[j] ?? null) : '\\N'));
     return `${this.seq++}\t${names}\t${from.join('\t')}\tt\t${values.join('\t')}\n`;
