@@ -49,6 +49,12 @@ export interface StagedRows {
   ordered?: boolean;
   /** Ordered lines may leave values out as unchanged (a TOASTed value an UPDATE did not repeat): the replica fills them in. */
   unchanged?: boolean;
+  /**
+   * Ordered lines that name each key once (equal under the key type's `=`
+   * exactly when their text is equal): every line is its key's last, and
+   * the replica need not sort them to find it.
+   */
+  distinctKeys?: boolean;
   copyInto(sink: Writable): Promise<void>;
 }
 

@@ -267,6 +267,38 @@ describe('logical mode: the inline path', () => {
     assert.equal(part?.rows?.kind, 'staged');
   });
 
+  it('marks staged lines that name each key once, so the replica need not sort them', () => {
+    const ints = model('i_model', [
+      ['id', 'integer'],
+      ['v', 'text'],
+    ]);
+    const r = ints.relid;
+    const small = { rows: 1, bytes: LIMITS.bytes };
+    const distinct = (transactions: PgOutputMessage[][], table = ints) => {
+      const rows = logicalBatch(EMPTY_POSITION, assemble(table, transactions), [], 0n, small).tables[0]?.rows;
+      assert.equal(rows?.kind, 'staged');
+      return rows?.kind === 'staged' && rows.distinctKeys === true;
+    };
+    assert.equal(distinct([[insert(r, ['1', 'a']), insert(r, ['2', 'b']), remove(r, '3', 2)]]), true);
+    assert.equal(distinct([[insert(r, ['1', 'a']), insert(r, ['2', 'b']), update(r, ['1', 'c'])]]), false, 'key 1 twice');
+    assert.equal(
+      distinct([[insert(r, ['1', 'a']), update(r, ['2', 'b'], '1')]]),
+      false,
+      'a moved key: its delete line and its insert',
+    );
+    assert.equal(distinct([[insert(r, ['1', 'a'])], [insert(r, ['2', 'b'])]]), false, 'two transactions: not known');
+    assert.equal(
+      distinct([[insert(r, ['1', 'a']), { tag: 'truncate', relids: [r] }, insert(r, ['1', 'b']), insert(r, ['2', 'b'])]]),
+      true,
+      'the lines after a TRUNCATE',
+    );
+    const numeric = model('nk_model', [
+      ['id', 'numeric'],
+      ['v', 'text'],
+    ]);
+    assert.equal(distinct([[insert(r, ['1.0', 'a']), insert(r, ['1.00', 'b'])]], numeric), false, 'numeric: 1.0 = 1.00');
+  });
+
   it('applies an integer-keyed batch in one statement and a numeric-keyed one staged, both ending as the primary', async () => {
     for (const c of [servers.primarySql, servers.replicaSql]) {
       await c.query(`CREATE TABLE public.awkward ${AWKWARD_SQL}; CREATE TABLE public.nk (id numeric PRIMARY KEY, v text)`);
@@ -359,5 +391,31 @@ describe('logical mode: the inline path', () => {
       nk.rows.every((r) => !r.q.startsWith('WITH moved AS')),
       'the numeric-keyed table never went inline',
     );
+
+    // Past BATCH_SIZE (5000) lines: staged. Each key once: no DISTINCT ON; a key twice: sorted for its last line.
+    const statements = async () =>
+      (
+        await servers.replicaSql.query<{ q: string }>(
+          "SELECT DISTINCT q FROM public.seen WHERE tbl = 'awkward' AND q LIKE 'INSERT%'",
+        )
+      ).rows.map((r) => r.q);
+    await servers.replicaSql.query('TRUNCATE public.seen');
+    await servers.primarySql.query(
+      "INSERT INTO public.awkward SELECT g, 'bulk ' || g, '{}', '[]', '{\"a\"}', '\\x01', g, NULL FROM generate_series(1000, 7999) g",
+    );
+    await converged('public.awkward');
+    const distinct = await statements();
+    assert.equal(distinct.length, 1, distinct.join(' | '));
+    assert.ok(!distinct[0]?.includes('DISTINCT ON'), 'distinct keys: no sort');
+    await servers.replicaSql.query('TRUNCATE public.seen');
+    await servers.primarySql.query(`BEGIN;
+      UPDATE public.awkward SET n = n + 1 WHERE id BETWEEN 1000 AND 7999;
+      UPDATE public.awkward SET t = 'twice ' || id WHERE id BETWEEN 1000 AND 1099;
+      DELETE FROM public.awkward WHERE id BETWEEN 1100 AND 1199;
+      COMMIT`);
+    await converged('public.awkward');
+    const repeated = await statements();
+    assert.equal(repeated.length, 1, repeated.join(' | '));
+    assert.ok(repeated[0]?.includes('DISTINCT ON'), 'a key twice: sorted for its last line');
   });
 });

@@ -12,7 +12,9 @@
  * and the table was not truncated, no line leaves a value out as unchanged,
  * every line is in memory, the lines and their bytes are within the limits
  * (trigger mode's inline threshold), and its keys' text is their equality
- * (tables/key-text-canonical.ts). Any other share stays staged.
+ * (tables/key-text-canonical.ts). Any other share stays staged; when it is
+ * one transaction's lines and each names another key (canonical keys only,
+ * see transaction-assembler.ts), the replica need not sort them.
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -23,7 +25,7 @@ import type { ReplicaPosition } from '../position.js';
 import { inlineFinalRows } from './inline-final-rows.js';
 import type { LineSpool } from './line-spool.js';
 import { formatLsn, type Lsn, maxLsn, parseLsn } from './lsn.js';
-import type { Transaction } from './transaction-assembler.js';
+import type { TableChanges, Transaction } from './transaction-assembler.js';
 
 export function logicalBatch(
   from: ReplicaPosition,
@@ -32,7 +34,10 @@ export function logicalBatch(
   atLeast: Lsn = 0n,
   inline: { rows: number; bytes: number } | null = null,
 ): Batch {
-  const parts = new Map<ReplicatedTable, { truncated: boolean; unchanged: boolean; spools: LineSpool[]; counts: ChangeCounts }>();
+  const parts = new Map<
+    ReplicatedTable,
+    { truncated: boolean; unchanged: boolean; shares: TableChanges[]; counts: ChangeCounts }
+  >();
   let changes = 0;
   let end = maxLsn(from.lsn ? parseLsn(from.lsn) : 0n, atLeast);
   let oldest = Number.POSITIVE_INFINITY;
@@ -43,14 +48,14 @@ export function logicalBatch(
     for (const [table, c] of tx.tables) {
       let part = parts.get(table);
       if (!part) {
-        part = { truncated: false, unchanged: false, spools: [], counts: { inserts: 0, updates: 0, deletes: 0, truncates: 0 } };
+        part = { truncated: false, unchanged: false, shares: [], counts: { inserts: 0, updates: 0, deletes: 0, truncates: 0 } };
         parts.set(table, part);
       }
       if (c.truncated) {
         part.truncated = true;
-        part.spools = [];
+        part.shares = [];
       }
-      part.spools.push(c.lines);
+      part.shares.push(c);
       part.unchanged ||= c.unchanged;
       part.counts.inserts += c.counts.inserts;
       part.counts.updates += c.counts.updates;
@@ -59,7 +64,8 @@ export function logicalBatch(
     }
   }
   const tables: TableBatch[] = [...parts].map(([table, part]) => {
-    const spools = part.spools.filter((s) => s.bytes > 0);
+    const shares = part.shares.filter((s) => s.lines.bytes > 0);
+    const spools = shares.map((s) => s.lines);
     const inlined = inline && copies.length === 0 && !part.truncated ? inlineShare(table, part.unchanged, spools, inline) : null;
     return {
       table,
@@ -72,6 +78,8 @@ export function logicalBatch(
               kind: 'staged',
               ordered: true,
               unchanged: part.unchanged,
+              // One transaction's lines, each naming another key: no sort on the replica.
+              distinctKeys: !part.unchanged && shares.length === 1 && shares[0]?.distinctKeys === true,
               copyInto: (sink) =>
                 pipeline(
                   Readable.from(

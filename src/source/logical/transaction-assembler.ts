@@ -14,11 +14,17 @@
  * column as unchanged and the replica fills it in from the key's earlier
  * line or its own row (apply/table-statements.ts, resolveUnchanged), never
  * a guess.
+ *
+ * Where a key's text is its equality (tables/key-text-canonical.ts), each
+ * table also notes whether its lines name every key at most once, as long
+ * as the set of keys seen fits the memory budget (beyond it: unknown, so
+ * not distinct).
  */
 
 import { arrayLiteral } from '../../db/array-literal.js';
 import { displayName } from '../../db/quote.js';
 import { ReplicatorError } from '../../errors.js';
+import { keyTextIsCanonical } from '../../tables/key-text-canonical.js';
 import type { ReplicatedTable } from '../../tables/table-model.js';
 import type { ChangeCounts } from '../batch.js';
 import { copyValue } from './copy-text.js';
@@ -34,6 +40,10 @@ export interface TableChanges {
   unchanged: boolean;
   lines: LineSpool;
   counts: ChangeCounts;
+  /** Known: every line names a different key (see the module comment). */
+  distinctKeys: boolean;
+  /** The keys seen while the transaction is open (released at its commit); null once not distinct or past the budget. */
+  keys: { seen: Set<string>; bytes: number } | null;
 }
 
 export interface Transaction {
@@ -52,9 +62,13 @@ interface RelationMap {
   keyIndex: number[];
   /** The stream's columns differ from the model's. */
   differs: boolean;
+  /** Keys are told apart by their text. */
+  canonicalKeys: boolean;
 }
 
 const PG_EPOCH_MS = 946_684_800_000;
+/** What a seen key costs in memory besides its text (its Set entry and string header), for the budget. */
+const KEY_OVERHEAD_BYTES = 64;
 
 export class TransactionAssembler {
   private relations = new Map<number, RelationMap>();
@@ -92,7 +106,10 @@ export class TransactionAssembler {
           return;
         }
         let bytes = 0;
-        for (const t of current.tables.values()) bytes += t.lines.bytes;
+        for (const t of current.tables.values()) {
+          bytes += t.lines.bytes;
+          t.keys = null;
+        }
         this.onTransaction({
           endLsn: message.endLsn,
           committedAt: Number(current.commitTime / 1000n) + PG_EPOCH_MS,
@@ -115,13 +132,13 @@ export class TransactionAssembler {
           const oldKey = message.old ? map.keyIndex.map((i) => message.old?.[i] ?? null) : null;
           const newKey = map.keyIndex.map((i) => message.row[i]);
           const moved = oldKey?.some((v, i) => v !== newKey[i]) === true;
-          if (moved) changes.lines.add(this.deleteLine(map, message.old as TupleValue[]));
+          if (moved) changes.lines.add(this.deleteLine(map, message.old as TupleValue[], changes));
           const from = moved ? (oldKey as TupleValue[]).map((v) => (typeof v === 'string' ? v : null)) : null;
           changes.lines.add(this.upsertLine(map, message.row, message.oldKind === 'O' ? message.old : null, changes, from));
         });
         return;
       case 'delete':
-        this.change(message.relid, 'deletes', (map, changes) => changes.lines.add(this.deleteLine(map, message.old)));
+        this.change(message.relid, 'deletes', (map, changes) => changes.lines.add(this.deleteLine(map, message.old, changes)));
         return;
       case 'truncate':
         for (const relid of message.relids) {
@@ -130,6 +147,8 @@ export class TransactionAssembler {
           if (!table || !this.current) continue;
           const changes = this.tableChanges(table);
           changes.lines.discard();
+          changes.distinctKeys = map?.canonicalKeys === true;
+          changes.keys = changes.distinctKeys ? { seen: new Set(), bytes: 0 } : null;
           changes.truncated = true;
           changes.counts.truncates++;
           this.current.changes++;
@@ -162,7 +181,7 @@ export class TransactionAssembler {
     const index = table.columns.map((c) => position.get(c.name) ?? -1);
     const keyIndex = table.keyColumns.map((k) => position.get(k) ?? -1);
     const differs = index.includes(-1) || message.columns.length !== table.columns.length;
-    this.relations.set(message.relid, { table, index, keyIndex, differs });
+    this.relations.set(message.relid, { table, index, keyIndex, differs, canonicalKeys: keyTextIsCanonical(table) });
     if (differs) this.onRelationChange(table);
     if (keyIndex.includes(-1)) {
       throw new ReplicatorError(
@@ -172,7 +191,7 @@ export class TransactionAssembler {
     }
   }
 
-  private tableChanges(table: ReplicatedTable): TableChanges {
+  private tableChanges(table: ReplicatedTable, canonicalKeys = false): TableChanges {
     const current = this.current as NonNullable<typeof this.current>;
     let changes = current.tables.get(table);
     if (!changes) {
@@ -182,6 +201,8 @@ export class TransactionAssembler {
         unchanged: false,
         lines: new LineSpool(),
         counts: { inserts: 0, updates: 0, deletes: 0, truncates: 0 },
+        distinctKeys: canonicalKeys,
+        keys: canonicalKeys ? { seen: new Set(), bytes: 0 } : null,
       };
       current.tables.set(table, changes);
     }
@@ -195,7 +216,7 @@ export class TransactionAssembler {
   ) {
     const map = this.relations.get(relid);
     if (!map || !this.current) return;
-    const changes = this.tableChanges(map.table);
+    const changes = this.tableChanges(map.table, map.canonicalKeys);
     const before = changes.lines.memory;
     write(map, changes);
     changes.counts[kind]++;
@@ -231,13 +252,35 @@ export class TransactionAssembler {
       return copyValue(value as string | null);
     });
     if (unchanged.length > 0) changes.unchanged = true;
+    this.noteKey(
+      changes,
+      map.keyIndex.map((i) => row[i] as TupleValue),
+    );
     const names = unchanged.length === 0 ? '\\N' : copyValue(arrayLiteral(unchanged));
     // A moved row with unchanged values inherits them from its old key.
     const from = map.table.keyColumns.map((_, j) => (unchanged.length > 0 && fromKey ? copyValue(fromKey[j] ?? null) : '\\N'));
     return `${this.seq++}\t${names}\t${from.join('\t')}\tt\t${values.join('\t')}\n`;
   }
 
-  private deleteLine(map: RelationMap, old: TupleValue[]): string {
+  /** A line names this key: still distinct? */
+  private noteKey(changes: TableChanges, key: TupleValue[]): void {
+    const keys = changes.keys;
+    if (!keys) return;
+    const text = key.length === 1 ? key[0] : key.every((v) => typeof v === 'string') ? key.map(copyValue).join('\t') : null;
+    if (typeof text !== 'string' || keys.seen.has(text) || keys.bytes > this.memoryBudget()) {
+      changes.distinctKeys = false;
+      changes.keys = null;
+      return;
+    }
+    keys.seen.add(text);
+    keys.bytes += text.length + KEY_OVERHEAD_BYTES;
+  }
+
+  private deleteLine(map: RelationMap, old: TupleValue[], changes: TableChanges): string {
+    this.noteKey(
+      changes,
+      map.keyIndex.map((i) => old[i] as TupleValue),
+    );
     const keys = new Map(map.table.keyColumns.map((k, j) => [k, map.keyIndex[j] as number]));
     const values = map.table.columns.map((c) => {
       const i = keys.get(c.name);
