@@ -114,7 +114,7 @@ export async function applyBatchInTransaction(
       for (const sql of resolve.index) await replica.query(sql);
       while (((await replica.query(resolve.pass)).rowCount ?? 0) > 0);
     }
-    const from = stagedRows(part.table, stage.relation, rows.ordered === true);
+    const from = stagedRows(part.table, stage.relation, rows.ordered === true && rows.distinctKeys !== true);
     sources.set(part, () => ({ from, values: [] }));
   }
 

@@ -41,11 +41,6 @@ export function jsonKeys(table: ReplicatedTable, param: string): RowsFrom {
   };
 }
 
-/** A PostgreSQL array literal of texts (records printed by the server), for an inline `<table>[]` parameter. */
-export function arrayLiteral(texts: readonly string[]): string {
-  return `{${texts.map((t) => `"${t.replace(/[\\"]/g, '\\$&')}"`).join(',')}}`;
-}
-
 /**
  * Rows in a staging table (tables/staging-table.ts). Ordered staging may
  * name a key several times: each key's highest-numbered line is its final

@@ -4,7 +4,8 @@
  * TLS or never asks, so for prefer it is handed this socket (its `stream`
  * option) with TLS off: the socket sends PostgreSQL's SSLRequest itself, then
  * carries the driver's bytes over TLS ('S') or over the plain socket ('N').
- * The driver sees an ordinary socket that connects once the choice is made.
+ * The driver sees an ordinary socket that connects once the choice is made,
+ * and what it writes in one go (corked) leaves in one write.
  */
 import net from 'node:net';
 import { Duplex } from 'node:stream';
@@ -84,6 +85,23 @@ export class PreferTlsSocket extends Duplex {
       return;
     }
     this.inner.write(chunk, encoding, callback);
+  }
+
+  /**
+   * What the driver corks together (a query's Parse, Bind, Describe, Execute
+   * and Sync) goes out as one write: one system call and one wakeup of the
+   * server's backend instead of one per message.
+   */
+  override _writev(
+    chunks: Array<{ chunk: Buffer | string; encoding: BufferEncoding }>,
+    callback: (error?: Error | null) => void,
+  ): void {
+    if (!this.inner) {
+      callback(new Error('write before the connection was established'));
+      return;
+    }
+    const buffers = chunks.map(({ chunk, encoding }) => (typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk));
+    this.inner.write(buffers.length === 1 ? (buffers[0] as Buffer) : Buffer.concat(buffers), callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {

@@ -56,6 +56,12 @@ export interface StagedRows {
    * drops it before the apply (the table's `clear` holds the condition too).
    */
   truncatedBefore?: { seq: number; condition: string }[];
+  /**
+   * Ordered lines that name each key once (equal under the key type's `=`
+   * exactly when their text is equal): every line is its key's last, and
+   * the replica need not sort them to find it.
+   */
+  distinctKeys?: boolean;
   copyInto(sink: Writable): Promise<void>;
 }
 

@@ -18,7 +18,8 @@
  * the repair that yields, never the batch), release the position, and the
  * repair runs again. Batches wait while a repair runs.
  */
-import { arrayLiteral, deleteRows, inlineRows, jsonKeys, upsertRows } from '../apply/table-statements.js';
+import { deleteRows, inlineRows, jsonKeys, upsertRows } from '../apply/table-statements.js';
+import { arrayLiteral } from '../db/array-literal.js';
 import { isReplicatorError } from '../errors.js';
 import { type Side, sleep } from './sides.js';
 import { keysArray, type TableSql } from './table-sql.js';

@@ -10,8 +10,3 @@ export function copyValue(value: string | null): string {
   if (value === null) return '\\N';
   return value.replace(/[\\\n\r\t]/g, (c) => ESCAPES[c] as string);
 }
-
-/** A text[] literal of names, as the array input function reads it. */
-export function textArray(values: readonly string[]): string {
-  return `{${values.map((v) => `"${v.replace(/[\\"]/g, '\\$&')}"`).join(',')}}`;
-}

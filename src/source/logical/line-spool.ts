@@ -32,9 +32,12 @@ export class LineSpool {
   bytes = 0;
   /** Bytes held in memory. */
   memory = 0;
+  /** Lines held, in memory or on disk. */
+  count = 0;
 
   add(line: string): void {
     this.lines.push(line);
+    this.count++;
     this.bytes += line.length;
     this.pending += line.length;
     if (this.file) {
@@ -63,6 +66,11 @@ export class LineSpool {
     this.pending = 0;
   }
 
+  /** Every line, in order, when all are in memory; undefined once spilled to disk. */
+  inMemory(): readonly string[] | undefined {
+    return this.file ? undefined : this.lines;
+  }
+
   /** The lines in order, as chunks for a COPY FROM STDIN. */
   async *read(): AsyncGenerator<string | Buffer> {
     this.flush();
@@ -79,5 +87,6 @@ export class LineSpool {
     this.file = undefined;
     this.bytes = 0;
     this.memory = 0;
+    this.count = 0;
   }
 }

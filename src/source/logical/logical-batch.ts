@@ -11,15 +11,27 @@
  * the table afresh. The position
  * moves to the last transaction's end LSN (or to `atLeast`, a watermark the
  * batch reaches), in the same replica transaction.
+ *
+ * The usual table share goes inline instead (each key's final state reduced
+ * here, inline-final-rows.ts), so a batch of only such shares is one
+ * autocommit statement: when `inline` limits are given (no copy chunks),
+ * and the table was not truncated, no line leaves a value out as unchanged,
+ * every line is in memory, the lines and their bytes are within the limits
+ * (trigger mode's inline threshold), and its keys' text is their equality
+ * (tables/key-text-canonical.ts). Any other share stays staged; when it is
+ * one transaction's lines and each names another key (canonical keys only,
+ * see transaction-assembler.ts), the replica need not sort them.
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { keyTextIsCanonical } from '../../tables/key-text-canonical.js';
 import type { ReplicatedTable } from '../../tables/table-model.js';
-import type { Batch, ChangeCounts, CopyChunk, TableBatch } from '../batch.js';
+import type { Batch, ChangeCounts, CopyChunk, InlineRows, TableBatch } from '../batch.js';
 import type { ReplicaPosition } from '../position.js';
+import { inlineFinalRows } from './inline-final-rows.js';
 import type { LineSpool } from './line-spool.js';
 import { formatLsn, type Lsn, maxLsn, parseLsn } from './lsn.js';
-import type { PartitionTruncate, Transaction } from './transaction-assembler.js';
+import type { PartitionTruncate, TableChanges, Transaction } from './transaction-assembler.js';
 
 export function logicalBatch(
   from: ReplicaPosition,
@@ -27,13 +39,14 @@ export function logicalBatch(
   copies: CopyChunk[],
   atLeast: Lsn = 0n,
   partitionClears: ReadonlyMap<PartitionTruncate, string | null> = new Map(),
+  inline: { rows: number; bytes: number } | null = null,
 ): Batch {
   const parts = new Map<
     ReplicatedTable,
     {
       truncated: boolean;
       unchanged: boolean;
-      spools: LineSpool[];
+      shares: TableChanges[];
       partitions: { seq: number; condition: string }[];
       counts: ChangeCounts;
     }
@@ -51,7 +64,7 @@ export function logicalBatch(
         part = {
           truncated: false,
           unchanged: false,
-          spools: [],
+          shares: [],
           partitions: [],
           counts: { inserts: 0, updates: 0, deletes: 0, truncates: 0 },
         };
@@ -59,10 +72,10 @@ export function logicalBatch(
       }
       if (c.truncated) {
         part.truncated = true;
-        part.spools = [];
+        part.shares = [];
         part.partitions = [];
       }
-      part.spools.push(c.lines);
+      part.shares.push(c);
       for (const t of c.partitions) {
         const condition = partitionClears.get(t);
         if (condition) part.partitions.push({ seq: t.seq, condition });
@@ -75,8 +88,12 @@ export function logicalBatch(
     }
   }
   const tables: TableBatch[] = [...parts].map(([table, part]) => {
-    const spools = part.spools.filter((s) => s.bytes > 0);
+    const shares = part.shares.filter((s) => s.lines.bytes > 0);
+    const spools = shares.map((s) => s.lines);
     const conditions = [...new Set(part.partitions.map((p) => p.condition))];
+    // A partition's TRUNCATE among the lines is applied on the staging table: never inline.
+    const truncatedHere = part.truncated || part.shares.some((s) => s.partitions.length > 0);
+    const inlined = inline && copies.length === 0 && !truncatedHere ? inlineShare(table, part.unchanged, spools, inline) : null;
     return {
       table,
       clear: part.truncated ? 'all' : conditions.length > 0 ? conditions : null,
@@ -84,11 +101,13 @@ export function logicalBatch(
       rows:
         spools.length === 0
           ? null
-          : {
+          : (inlined ?? {
               kind: 'staged',
               ordered: true,
               unchanged: part.unchanged,
               truncatedBefore: part.partitions,
+              // One transaction's lines, each naming another key: no sort on the replica.
+              distinctKeys: !part.unchanged && shares.length === 1 && shares[0]?.distinctKeys === true,
               copyInto: (sink) =>
                 pipeline(
                   Readable.from(
@@ -98,7 +117,7 @@ export function logicalBatch(
                   ),
                   sink,
                 ),
-            },
+            }),
     };
   });
   return {
@@ -109,6 +128,27 @@ export function logicalBatch(
     changes,
     oldestCapturedAt: oldest,
   };
+}
+
+function inlineShare(
+  table: ReplicatedTable,
+  unchanged: boolean,
+  spools: readonly LineSpool[],
+  limits: { rows: number; bytes: number },
+): InlineRows | null {
+  if (unchanged || spools.length === 0 || !keyTextIsCanonical(table)) return null;
+  let lines = 0;
+  let bytes = 0;
+  const chunks: (readonly string[])[] = [];
+  for (const spool of spools) {
+    const held = spool.inMemory();
+    if (!held) return null;
+    chunks.push(held);
+    lines += spool.count;
+    bytes += spool.bytes;
+  }
+  if (lines > limits.rows || bytes > limits.bytes) return null;
+  return inlineFinalRows(table, chunks);
 }
 
 /** Removes the spooled lines of transactions once their batch is over. */

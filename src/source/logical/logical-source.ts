@@ -92,6 +92,10 @@ export class LogicalSource implements Source {
   private failure: Error | undefined;
   private relationChanged = false;
   private lastFingerprint = 0;
+  /** The periodic fingerprint look in flight, and what it read (checked, then cleared, by the next next()). */
+  private fingerprintPoll: Promise<void> | undefined;
+  private polledFingerprint: string | undefined;
+  private pollGeneration = 0;
   private horizon: string | null = null;
   private watermark: { token: string; resolve: (count: number) => void; reject: (e: Error) => void } | undefined;
   private waiter: (() => void) | undefined;
@@ -278,11 +282,43 @@ export class LogicalSource implements Source {
       return { empty: true, snapshot: '' };
     }
     this.check();
-    if (this.relationChanged || Date.now() - this.lastFingerprint >= Math.min(this.options.pollIntervalMs, 1000)) {
+    if (this.relationChanged) {
+      // A table's columns changed in the stream: checked before its rows are taken.
       this.relationChanged = false;
       this.lastFingerprint = Date.now();
+      this.polledFingerprint = undefined;
+      this.pollGeneration++;
       const { rows } = await this.primary.query<{ fingerprint: string }>(FINGERPRINT);
       if (rows[0]?.fingerprint !== prepared.fingerprint) return 'schema-changed';
+    } else if (Date.now() - this.lastFingerprint >= Math.min(this.options.pollIntervalMs, 1000)) {
+      // The periodic look (the replication set, DDL with no row changed yet)
+      // runs beside the batches rather than before one, so no batch waits a
+      // round trip to the primary for it; it is seen by the next call (one
+      // round trip later than before, when it was already up to a poll
+      // interval late), or wakes the idle loop when it differs.
+      this.lastFingerprint = Date.now();
+      const generation = this.pollGeneration;
+      const expected = prepared.fingerprint;
+      this.fingerprintPoll ??= this.primary
+        .query<{ fingerprint: string }>(FINGERPRINT)
+        .then(({ rows }) => {
+          // Read before a newer look (or a new preparation): stale, dropped.
+          if (generation !== this.pollGeneration) return;
+          this.polledFingerprint = rows[0]?.fingerprint;
+          if (this.polledFingerprint !== expected) this.waiter?.();
+        })
+        .catch(() => {})
+        .finally(() => {
+          this.fingerprintPoll = undefined;
+        });
+    }
+    if (this.polledFingerprint !== undefined) {
+      const polled = this.polledFingerprint;
+      this.polledFingerprint = undefined;
+      if (polled !== prepared.fingerprint) {
+        this.pollGeneration++;
+        return 'schema-changed';
+      }
     }
     // An empty replication set streams nothing (its slot is dropped).
     if (!this.assembler) return { empty: true, snapshot: '' };
@@ -307,7 +343,7 @@ export class LogicalSource implements Source {
     this.inflight = taken;
     try {
       const clears = await this.partitionClears(taken);
-      return { batch: logicalBatch(from, taken, [], 0n, clears), release: async () => {} };
+      return { batch: logicalBatch(from, taken, [], 0n, clears, this.options.limits), release: async () => {} };
     } catch (error) {
       throw this.primary.classify(error);
     }

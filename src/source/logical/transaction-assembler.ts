@@ -20,12 +20,20 @@
  * column as unchanged and the replica fills it in from the key's earlier
  * line or its own row (apply/table-statements.ts, resolveUnchanged), never
  * a guess.
+ *
+ * Where a key's text is its equality (tables/key-text-canonical.ts), each
+ * table also notes whether its lines name every key at most once, as long
+ * as the set of keys seen fits the memory budget (beyond it: unknown, so
+ * not distinct).
  */
+
+import { arrayLiteral } from '../../db/array-literal.js';
 import { displayName } from '../../db/quote.js';
 import { ReplicatorError } from '../../errors.js';
+import { keyTextIsCanonical } from '../../tables/key-text-canonical.js';
 import type { ReplicatedTable } from '../../tables/table-model.js';
 import type { ChangeCounts } from '../batch.js';
-import { copyValue, textArray } from './copy-text.js';
+import { copyValue } from './copy-text.js';
 import { LineSpool } from './line-spool.js';
 import type { Lsn } from './lsn.js';
 import type { PgOutputMessage, RelationColumn, TupleValue } from './pgoutput.js';
@@ -53,6 +61,10 @@ export interface TableChanges {
   unchanged: boolean;
   lines: LineSpool;
   counts: ChangeCounts;
+  /** Known: every line names a different key (see the module comment). */
+  distinctKeys: boolean;
+  /** The keys seen while the transaction is open (released at its commit); null once not distinct or past the budget. */
+  keys: { seen: Set<string>; bytes: number } | null;
 }
 
 export interface Transaction {
@@ -73,9 +85,13 @@ interface RelationMap {
   differs: boolean;
   /** The table's changes here are superseded by its fresh copy, and cannot be placed in its columns: dropped. */
   skip: boolean;
+  /** Keys are told apart by their text. */
+  canonicalKeys: boolean;
 }
 
 const PG_EPOCH_MS = 946_684_800_000;
+/** What a seen key costs in memory besides its text (its Set entry and string header), for the budget. */
+const KEY_OVERHEAD_BYTES = 64;
 
 export class TransactionAssembler {
   private relations = new Map<number, RelationMap>();
@@ -129,7 +145,10 @@ export class TransactionAssembler {
           return;
         }
         let bytes = 0;
-        for (const t of current.tables.values()) bytes += t.lines.bytes;
+        for (const t of current.tables.values()) {
+          bytes += t.lines.bytes;
+          t.keys = null;
+        }
         this.onTransaction({
           endLsn: message.endLsn,
           committedAt: Number(current.commitTime / 1000n) + PG_EPOCH_MS,
@@ -152,13 +171,13 @@ export class TransactionAssembler {
           const oldKey = message.old ? map.keyIndex.map((i) => message.old?.[i] ?? null) : null;
           const newKey = map.keyIndex.map((i) => message.row[i]);
           const moved = oldKey?.some((v, i) => v !== newKey[i]) === true;
-          if (moved) changes.lines.add(this.deleteLine(map, message.old as TupleValue[]));
+          if (moved) changes.lines.add(this.deleteLine(map, message.old as TupleValue[], changes));
           const from = moved ? (oldKey as TupleValue[]).map((v) => (typeof v === 'string' ? v : null)) : null;
           changes.lines.add(this.upsertLine(map, message.row, message.oldKind === 'O' ? message.old : null, changes, from));
         });
         return;
       case 'delete':
-        this.change(message.relid, 'deletes', (map, changes) => changes.lines.add(this.deleteLine(map, message.old)));
+        this.change(message.relid, 'deletes', (map, changes) => changes.lines.add(this.deleteLine(map, message.old, changes)));
         return;
       case 'truncate':
         for (const relid of message.relids) {
@@ -167,6 +186,8 @@ export class TransactionAssembler {
           if (!table || !this.current) continue;
           const changes = this.tableChanges(table);
           changes.lines.discard();
+          changes.distinctKeys = map?.canonicalKeys === true;
+          changes.keys = changes.distinctKeys ? { seen: new Set(), bytes: 0 } : null;
           changes.truncated = true;
           changes.partitions = [];
           changes.counts.truncates++;
@@ -221,7 +242,7 @@ export class TransactionAssembler {
     const ambiguous = index.includes(-1) && unknown.length > 0;
     const unplaceable = ambiguous || keyIndex.includes(-1);
     const skip = unplaceable && this.superseded.has(table);
-    this.relations.set(message.relid, { table, index, keyIndex, differs, skip });
+    this.relations.set(message.relid, { table, index, keyIndex, differs, skip, canonicalKeys: keyTextIsCanonical(table) });
     if (differs) this.onRelationChange(table);
     if (unplaceable && !skip) {
       const name = displayName(table.table);
@@ -251,7 +272,7 @@ export class TransactionAssembler {
     this.current.changes++;
   }
 
-  private tableChanges(table: ReplicatedTable): TableChanges {
+  private tableChanges(table: ReplicatedTable, canonicalKeys = false): TableChanges {
     const current = this.current as NonNullable<typeof this.current>;
     let changes = current.tables.get(table);
     if (!changes) {
@@ -262,6 +283,8 @@ export class TransactionAssembler {
         unchanged: false,
         lines: new LineSpool(),
         counts: { inserts: 0, updates: 0, deletes: 0, truncates: 0 },
+        distinctKeys: canonicalKeys,
+        keys: canonicalKeys ? { seen: new Set(), bytes: 0 } : null,
       };
       current.tables.set(table, changes);
     }
@@ -275,7 +298,7 @@ export class TransactionAssembler {
   ) {
     const map = this.relations.get(relid);
     if (!map || !this.current || map.skip) return;
-    const changes = this.tableChanges(map.table);
+    const changes = this.tableChanges(map.table, map.canonicalKeys);
     const before = changes.lines.memory;
     write(map, changes);
     changes.counts[kind]++;
@@ -311,13 +334,35 @@ export class TransactionAssembler {
       return copyValue(value as string | null);
     });
     if (unchanged.length > 0) changes.unchanged = true;
-    const names = unchanged.length === 0 ? '\\N' : copyValue(textArray(unchanged));
+    this.noteKey(
+      changes,
+      map.keyIndex.map((i) => row[i] as TupleValue),
+    );
+    const names = unchanged.length === 0 ? '\\N' : copyValue(arrayLiteral(unchanged));
     // A moved row with unchanged values inherits them from its old key.
     const from = map.table.keyColumns.map((_, j) => (unchanged.length > 0 && fromKey ? copyValue(fromKey[j] ?? null) : '\\N'));
     return `${this.seq++}\t${names}\t${from.join('\t')}\tt\t${values.join('\t')}\n`;
   }
 
-  private deleteLine(map: RelationMap, old: TupleValue[]): string {
+  /** A line names this key: still distinct? */
+  private noteKey(changes: TableChanges, key: TupleValue[]): void {
+    const keys = changes.keys;
+    if (!keys) return;
+    const text = key.length === 1 ? key[0] : key.every((v) => typeof v === 'string') ? key.map(copyValue).join('\t') : null;
+    if (typeof text !== 'string' || keys.seen.has(text) || keys.bytes > this.memoryBudget()) {
+      changes.distinctKeys = false;
+      changes.keys = null;
+      return;
+    }
+    keys.seen.add(text);
+    keys.bytes += text.length + KEY_OVERHEAD_BYTES;
+  }
+
+  private deleteLine(map: RelationMap, old: TupleValue[], changes: TableChanges): string {
+    this.noteKey(
+      changes,
+      map.keyIndex.map((i) => old[i] as TupleValue),
+    );
     const keys = new Map(map.table.keyColumns.map((k, j) => [k, map.keyIndex[j] as number]));
     const values = map.table.columns.map((c) => {
       const i = keys.get(c.name);
