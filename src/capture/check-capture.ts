@@ -12,6 +12,7 @@ import { ReplicatorError } from '../errors.js';
 import type { RegistryEntry } from '../tables/registry.js';
 import type { TableDescription } from '../tables/table-model.js';
 import { capturePartitions } from './capture-partitions.js';
+import { checkReplicationKey } from './check-replication-key.js';
 import { checkSameTable } from './check-same-table.js';
 
 export async function checkCapture(primary: Database, entry: RegistryEntry, description: TableDescription | null): Promise<void> {
@@ -28,22 +29,6 @@ export async function checkCapture(primary: Database, entry: RegistryEntry, desc
       `primary: the capture triggers of ${name} (${entry.triggerName}…) are missing, disabled or not ENABLE ALWAYS, so changes made meanwhile may not have been captured; ${resync}`,
     );
   }
-  if (!entry.declaredKey && description.primaryKey.join(',') !== entry.keyColumns.join(',')) {
-    throw new ReplicatorError(
-      'CAPTURE_BROKEN',
-      `primary: the primary key of ${name} changed from (${entry.keyColumns.join(', ')}) to (${description.primaryKey.join(', ') || 'none'}); give the replica's table the same key, then ${resync}`,
-    );
-  }
-  if (entry.declaredKey) {
-    await primary
-      .query('SELECT replicator.check_declared_key($1::oid::regclass, $2::text[])', [entry.relid, entry.keyColumns])
-      .catch((error: { sqlState?: string; message: string }) => {
-        if (error.sqlState !== 'P0001') throw error;
-        throw new ReplicatorError(
-          'SCHEMA_MISMATCH',
-          `${error.message.replace(/^primary database [^:]*: /, 'primary: ')}; the key declared for ${name} no longer holds: fix it, or ${resync} with another --key`,
-        );
-      });
-  }
+  await checkReplicationKey(primary, entry, description, resync);
   if (description.partitioned) await capturePartitions(primary, entry, resync);
 }

@@ -147,6 +147,11 @@ export class ReplicationLoop {
     const { batch } = result;
     this.position = result.position;
     this.knownSnapshot = result.position.snapshot;
+    if (batch.tables.length === 0 && result.copied.length === 0) {
+      // Only the position moved (an idle WAL source): caught up, no batch to count.
+      this.status.recordCaughtUp();
+      return;
+    }
     const lagMs = Number.isFinite(batch.oldestCapturedAt) ? Math.max(0, Date.now() - batch.oldestCapturedAt) : 0;
     const captured = { inserts: 0, updates: 0, deletes: 0, truncates: 0 };
     const perTable = new Map<string, number>();

@@ -9,8 +9,11 @@
  *   A. (previous round) the replica's rows, and its position P0, in one snapshot;
  *   B. (previous round) the primary's rows in one snapshot Sa, read after A;
  *   C. wait until the replica holds every change of this table visible in Sa
- *      (no change of the table's log visible in Sa is still unacknowledged
- *      and outside the replica's position); bounded by --wait;
+ *      (trigger capture: no change of the table's log visible in Sa is still
+ *      unacknowledged and outside the replica's position; logical capture:
+ *      the replica's LSN has reached the WAL insert position read in Sa, past
+ *      the commit record of every transaction visible in it, as the replica
+ *      holds every transaction ending at or below its LSN); bounded by --wait;
  *   D. the replica's rows at its position Pr, in one snapshot, after C;
  *   E. the primary's rows in one snapshot Sb, after D.
  *
@@ -35,6 +38,7 @@
  */
 import type pg from 'pg';
 import { readPosition } from '../apply/replica-position.js';
+import { parseLsn } from '../source/logical/lsn.js';
 import type { Side } from './sides.js';
 import { sleep } from './sides.js';
 import { keysArray, type TableSql } from './table-sql.js';
@@ -96,6 +100,8 @@ export function decide(a: Observed, b: Observed, r0: Observed, r1: Observed, rep
 interface Read {
   /** The primary's snapshot, or the replica's position (null before the first batch). */
   snapshot: string | null;
+  /** The primary's WAL insert position, read after its snapshot was taken (primary reads only). */
+  lsn: string | null;
   rows: Map<string, Observed>;
 }
 
@@ -113,8 +119,12 @@ async function readRows(client: pg.ClientBase, sql: TableSql, keys: readonly str
 export function readPrimary(primary: Side, sql: TableSql, keys: readonly string[]): Promise<Read> {
   return primary.read(
     async (c) => {
-      const { rows } = await c.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s');
-      return { snapshot: (rows[0] as { s: string }).s, rows: await readRows(c, sql, keys) };
+      // The snapshot is taken as the statement starts: the insert position is read after it.
+      const { rows } = await c.query<{ s: string; l: string }>(
+        'SELECT pg_catalog.pg_current_snapshot()::text AS s, pg_catalog.pg_current_wal_insert_lsn()::text AS l',
+      );
+      const read = rows[0] as { s: string; l: string };
+      return { snapshot: read.s, lsn: read.l, rows: await readRows(c, sql, keys) };
     },
     { lock: [sql.table.table] },
   );
@@ -124,25 +134,34 @@ export function readReplica(replica: Side, sql: TableSql, keys: readonly string[
   return replica.read(
     async (c) => {
       const position = await readPosition(c);
-      return { snapshot: position.snapshot, rows: await readRows(c, sql, keys) };
+      return { snapshot: position.snapshot, lsn: position.lsn, rows: await readRows(c, sql, keys) };
     },
     { lock: [sql.table.table] },
   );
 }
 
-/** Waits until the replica holds every change of the table visible in `snapshot`; false when `waitMs` runs out first. */
+/**
+ * Waits until the replica holds every change of the table visible in the
+ * primary read `seen` (step C above); false when `waitMs` runs out first.
+ */
 export async function waitForReplica(
   primary: Side,
   replica: Side,
   sql: TableSql,
-  snapshot: string,
+  seen: { snapshot: string; lsn: string },
   waitMs: number,
 ): Promise<boolean> {
   const deadline = Date.now() + waitMs;
   for (let pause = 10; ; pause = Math.min(pause * 2, 250)) {
     const position = await replica.read((c) => readPosition(c));
-    const q = sql.behind(snapshot, position.snapshot);
-    const behind = await primary.read(async (c) => (await c.query<{ behind: boolean }>(q.text, q.values)).rows[0]?.behind);
+    let behind: boolean | undefined;
+    if (position.source?.mode === 'logical') {
+      // The replica holds every transaction ending at or below its LSN.
+      behind = position.lsn === null || parseLsn(position.lsn) < parseLsn(seen.lsn);
+    } else {
+      const q = sql.behind(seen.snapshot, position.snapshot);
+      behind = await primary.read(async (c) => (await c.query<{ behind: boolean }>(q.text, q.values)).rows[0]?.behind);
+    }
     if (!behind) return true;
     if (Date.now() >= deadline) return false;
     await sleep(Math.min(pause, Math.max(deadline - Date.now(), 1)));
@@ -165,7 +184,13 @@ export async function confirmDifferences(
   let seen = await readPrimary(primary, sql, pending);
   while (pending.length > 0 && result.rounds < settings.rounds) {
     result.rounds++;
-    const caughtUp = await waitForReplica(primary, replica, sql, seen.snapshot as string, settings.waitMs);
+    const caughtUp = await waitForReplica(
+      primary,
+      replica,
+      sql,
+      { snapshot: seen.snapshot as string, lsn: seen.lsn as string },
+      settings.waitMs,
+    );
     const after = await readReplica(replica, sql, pending);
     const now = await readPrimary(primary, sql, pending);
     const next: string[] = [];

@@ -5,7 +5,8 @@
  * primary keeps the same walsender (keepalives and status updates keep
  * going out, so wal_sender_timeout, 3 s here, never fires) and the replica
  * converges when it returns; an idle replication set does not pin WAL (the slot's confirmed
- * position follows the primary's keepalives while nothing is outstanding);
+ * position follows the primary's keepalives while nothing is outstanding)
+ * and the replica's position follows them too;
  * a primary restart is survived.
  */
 import assert from 'node:assert/strict';
@@ -68,7 +69,8 @@ describe('logical mode: large transactions, outages, idle WAL', () => {
     await waitFor('converged after the replica came back', equal, 60_000);
   });
 
-  it('does not pin WAL while idle', async () => {
+  it('does not pin WAL while idle, and the replica position follows', async () => {
+    const batches = service.status.batches;
     await servers.primarySql.query('CREATE TABLE public.unreplicated (id int, pad text)');
     await servers.primarySql.query("INSERT INTO public.unreplicated SELECT g, repeat('z', 500) FROM generate_series(1, 5000) g");
     const { rows } = await servers.primarySql.query('SELECT pg_current_wal_lsn()::text AS l');
@@ -83,6 +85,18 @@ describe('logical mode: large transactions, outages, idle WAL', () => {
       },
       20_000,
     );
+    // The replica's position too (without a batch counted): it holds every transaction up to there.
+    await waitFor(
+      "the replica's position past the unreplicated writes",
+      async () =>
+        (
+          await servers.replicaSql.query("SELECT lsn >= $1::pg_lsn AS ok FROM replicator.position WHERE name = 'default'", [
+            rows[0].l,
+          ])
+        ).rows[0]?.ok === true,
+      20_000,
+    );
+    assert.equal(service.status.batches, batches, 'no batch counted for a position move');
   });
 
   it('resumes after a primary restart', async () => {

@@ -27,6 +27,13 @@
  *   slot. While idle (nothing received, everything committed confirmed), a
  *   primary keepalive's position is confirmed too, so an idle set does not
  *   pin WAL.
+ * - Idle, the replica's position moves too (a batch of no rows, at most
+ *   once per IDLE_MOVE_MS): to the last keepalive received between
+ *   transactions, before which every transaction was sent, and with nothing
+ *   received since, every one of ours is on the replica. So "the replica
+ *   holds every transaction ending at or below its LSN" stays true, and the
+ *   LSN reaches any point of the primary's WAL soon after it is written
+ *   (verify waits for that: verify/confirm-differences.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -69,6 +76,8 @@ const FINGERPRINT = 'SELECT f.fingerprint FROM replicator.schema_fingerprint f';
 const SLOT_CHECK_MS = 5000;
 /** How long a restart waits for the previous stream's walsender to let the slot go. */
 const SLOT_RELEASE_WAIT_MS = 5000;
+/** The shortest time between two moves of an idle replica's position. */
+const IDLE_MOVE_MS = 1000;
 /** Waiting transactions spooled to disk, in BATCH_BYTES, before the stream is paused. */
 const SPOOL_BUDGETS = 64;
 
@@ -89,6 +98,9 @@ export class LogicalSource implements Source {
   private committedLsn: Lsn = 0n;
   private durableLsn: Lsn = 0n;
   private durabilityCheck: Promise<void> | undefined;
+  /** The last keepalive received between transactions: every transaction ending at or below it was sent before it. */
+  private keepaliveLsn: Lsn = 0n;
+  private lastIdleMove = 0;
   private failure: Error | undefined;
   private relationChanged = false;
   private lastFingerprint = 0;
@@ -155,6 +167,7 @@ export class LogicalSource implements Source {
   private startStream(tables: readonly ReplicatedTable[], start: Lsn, fresh: ReadonlySet<ReplicatedTable>): void {
     this.failure = undefined;
     this.relationChanged = false;
+    this.keepaliveLsn = 0n;
     const byRelid = new Map(tables.map((t) => [t.relid, t]));
     const assembler = new TransactionAssembler(
       byRelid,
@@ -189,6 +202,7 @@ export class LogicalSource implements Source {
           }
         },
         onKeepalive: (walEnd) => {
+          if (this.assembler === assembler && !assembler.inTransaction) this.keepaliveLsn = maxLsn(this.keepaliveLsn, walEnd);
           // Idle: every transaction before walEnd was sent and is committed on the replica (or was not ours).
           if (
             this.assembler === assembler &&
@@ -283,13 +297,7 @@ export class LogicalSource implements Source {
     }
     this.check();
     if (this.relationChanged) {
-      // A table's columns changed in the stream: checked before its rows are taken.
-      this.relationChanged = false;
-      this.lastFingerprint = Date.now();
-      this.polledFingerprint = undefined;
-      this.pollGeneration++;
-      const { rows } = await this.primary.query<{ fingerprint: string }>(FINGERPRINT);
-      if (rows[0]?.fingerprint !== prepared.fingerprint) return 'schema-changed';
+      if (await this.relationsDiffer(prepared)) return 'schema-changed';
     } else if (Date.now() - this.lastFingerprint >= Math.min(this.options.pollIntervalMs, 1000)) {
       // The periodic look (the replication set, DDL with no row changed yet)
       // runs beside the batches rather than before one, so no batch waits a
@@ -323,7 +331,7 @@ export class LogicalSource implements Source {
     // An empty replication set streams nothing (its slot is dropped).
     if (!this.assembler) return { empty: true, snapshot: '' };
     if (prepared.copies.size > 0) return this.nextWithCopies(prepared, from);
-    if (this.ready.length === 0) return { empty: true, snapshot: '' };
+    if (this.ready.length === 0) return this.idleMove(from) ?? { empty: true, snapshot: '' };
     const taken: Transaction[] = [];
     let bytes = 0;
     let changes = 0;
@@ -347,6 +355,31 @@ export class LogicalSource implements Source {
     } catch (error) {
       throw this.primary.classify(error);
     }
+  }
+
+  /** Nothing waiting: the replica's position moves to the last keepalive past it (see the module comment). */
+  private idleMove(from: ReplicaPosition): NextBatch | null {
+    const held = maxLsn(this.committedLsn, from.lsn ? parseLsn(from.lsn) : 0n);
+    if (this.keepaliveLsn <= held || this.assembler?.inTransaction || Date.now() - this.lastIdleMove < IDLE_MOVE_MS) return null;
+    this.lastIdleMove = Date.now();
+    this.outstanding = true;
+    this.inflight = [];
+    return { batch: logicalBatch(from, [], [], this.keepaliveLsn), release: async () => {} };
+  }
+
+  /**
+   * A table's columns changed in the stream (a relation message unlike its
+   * model): whether the schema differs from the one prepared. Checked before
+   * any transaction received since is taken into a batch (its lines were
+   * shaped by the model).
+   */
+  private async relationsDiffer(prepared: PreparedTables): Promise<boolean> {
+    this.relationChanged = false;
+    this.lastFingerprint = Date.now();
+    this.polledFingerprint = undefined;
+    this.pollGeneration++;
+    const { rows } = await this.primary.query<{ fingerprint: string }>(FINGERPRINT);
+    return rows[0]?.fingerprint !== prepared.fingerprint;
   }
 
   /**
@@ -383,6 +416,12 @@ export class LogicalSource implements Source {
     try {
       const lock = lockBeforeSnapshot([...prepared.copies.keys()].map((t) => t.table));
       await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ${SET_LOCAL}${lock ? `; ${lock}` : ''}`);
+      // The chunks are read with the prepared models: only if the snapshot's schema is the one they were made from.
+      const { rows: schema } = await client.query<{ fingerprint: string }>(FINGERPRINT);
+      if (schema[0]?.fingerprint !== prepared.fingerprint) {
+        await release();
+        return 'schema-changed';
+      }
       const copies: CopyChunk[] = [];
       for (const [table, copy] of prepared.copies) {
         const progress = copy.fresh ? { ...copy.progress, rowsEstimated: await estimateRows(client, table) } : copy.progress;
@@ -401,6 +440,11 @@ export class LogicalSource implements Source {
       const count = await reached.finally(() => {
         this.watermark = undefined;
       });
+      // A relation message arrived while waiting: the schema is checked before these transactions are used.
+      if (this.relationChanged && (await this.relationsDiffer(prepared))) {
+        await release();
+        return 'schema-changed';
+      }
       taken = this.ready.splice(0, count);
       for (const tx of taken) this.readyBytes -= tx.bytes;
       this.readyMemory = 0;
