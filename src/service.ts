@@ -71,14 +71,13 @@ export async function startService(config: Config, urls: ServiceUrls, log: Logge
         });
   status.captureMode = choice.mode;
   if (config.captureMode !== 'trigger') log.info({ capture_mode: choice.mode }, choice.reason);
-  const notifications = config.listen && choice.mode === 'trigger' ? new ChangeNotifications(urls.primaryUrl, log) : undefined;
+  const notifications = config.listen && choice.mode === 'trigger' ? new ChangeNotifications(primary, log) : undefined;
   if (notifications) status.listenReconnections = () => notifications.reconnections;
   const source: Source =
     choice.mode === 'logical'
       ? new LogicalSource(
           primary,
           {
-            url: urls.primaryUrl,
             slot: config.replicationSlot,
             limits: { rows: config.batchSize, bytes: config.batchBytes },
             copyChunkRows: config.copyChunkRows,

@@ -5,12 +5,14 @@
  * removed. Every session it opens runs with the pinned settings
  * (session-settings.ts): set once per connection, or per transaction behind a
  * transaction-mode pooler, where session state would leak to other clients.
+ * The few connections that live outside the pool (LISTEN, the replication
+ * stream) are opened here too, the same way.
  */
 import pg from 'pg';
 import { redactSecrets } from '../config/redact-url.js';
 import { classifyDatabaseError } from './classify-error.js';
 import { connectionConfig, type DatabaseRole } from './connect.js';
-import { REPLICATION_ROLE, SET_LOCAL, SET_SESSION } from './session-settings.js';
+import { PINNED_SETTINGS, REPLICATION_ROLE, SET_LOCAL, SET_SESSION } from './session-settings.js';
 
 export type { DatabaseRole } from './connect.js';
 
@@ -97,6 +99,31 @@ export class Database {
       prepared.add(client);
     }
     return client;
+  }
+
+  /**
+   * A connection of its own, outside the pool, for a session that must stay
+   * open (LISTEN) or speaks the replication protocol (`replication`:
+   * replication=database, for logical streaming): the pinned settings set one
+   * statement at a time (a walsender takes no more), a failure to open it
+   * classified. The caller ends it; its errors after opening are the caller's.
+   */
+  async dedicated(purpose: string, options: { replication?: boolean } = {}): Promise<pg.Client> {
+    const client = new pg.Client({
+      ...connectionConfig(this.url, this.role, { applicationName: `pg-replicator ${purpose}` }),
+      ...(options.replication ? { replication: 'database' } : {}),
+    } as pg.ClientConfig);
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      for (const [name, value] of PINNED_SETTINGS) {
+        await client.query(name === 'search_path' ? `SET ${name} = ${value}` : `SET ${name} = '${value.replace(/'/g, "''")}'`);
+      }
+      return client;
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw this.classify(error);
+    }
   }
 
   /** The error as a ReplicatorError naming this database, secrets removed. */

@@ -5,11 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Database } from '../../src/db/database.js';
 import { createLogger } from '../../src/log.js';
 import { ChangeNotifications } from '../../src/source/trigger/change-notifications.js';
 
 describe('ChangeNotifications', () => {
-  const make = () => new ChangeNotifications('postgresql://unused@127.0.0.1:1/none', createLogger('silent', { pretty: false }));
+  const make = () =>
+    new ChangeNotifications(
+      new Database({ url: 'postgresql://unused@127.0.0.1:1/none', role: 'primary' }),
+      createLogger('silent', { pretty: false }),
+    );
 
   it('a notification after timed-out waits ends the current wait at once', async () => {
     const n = make();

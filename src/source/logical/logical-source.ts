@@ -60,8 +60,6 @@ import { createSlot, dropSlot, readSlot, SlotLostError, waitForSlotRelease } fro
 import { type PartitionTruncate, type Transaction, TransactionAssembler } from './transaction-assembler.js';
 
 export interface LogicalSourceOptions {
-  /** The primary's URL, for the replication connection. */
-  url: string;
   slot: string;
   limits: { rows: number; bytes: number };
   copyChunkRows: number;
@@ -186,7 +184,7 @@ export class LogicalSource implements Source {
     this.assembler = assembler;
     const starting = ReplicationStream.start(
       {
-        url: this.options.url,
+        connect: () => this.primary.dedicated('logical', { replication: true }),
         slot: this.options.slot,
         publication: PUBLICATION,
         start,

@@ -16,10 +16,8 @@
  * IntervalStyle cannot change them).
  */
 import type { Duplex } from 'node:stream';
-import pg from 'pg';
+import type pg from 'pg';
 import * as copyStreams from 'pg-copy-streams';
-import { connectionConfig } from '../../db/connect.js';
-import { PINNED_SETTINGS } from '../../db/session-settings.js';
 import { formatLsn, type Lsn, maxLsn } from './lsn.js';
 import { decodePgOutput, type PgOutputMessage } from './pgoutput.js';
 
@@ -38,7 +36,8 @@ export interface StreamHandlers {
 }
 
 export interface StreamOptions {
-  url: string;
+  /** Opens the replication connection (the primary's handle: pinned settings, errors classified). */
+  connect: () => Promise<pg.Client>;
   slot: string;
   publication: string;
   /** Where to start; 0 starts at the slot's confirmed flush position. */
@@ -51,20 +50,6 @@ export interface StreamOptions {
 export function checkName(name: string): string {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`not a plain lower-case name: ${name}`);
   return name;
-}
-
-/** Opens a replication connection with the pinned settings (they shape the text of every value pgoutput prints). */
-export async function connectReplication(url: string): Promise<pg.Client> {
-  const client = new pg.Client({
-    ...connectionConfig(url, 'primary', { applicationName: 'pg-replicator logical' }),
-    replication: 'database',
-  } as pg.ClientConfig);
-  client.on('error', () => {});
-  await client.connect();
-  for (const [name, value] of PINNED_SETTINGS) {
-    await client.query(name === 'search_path' ? `SET ${name} = ${value}` : `SET ${name} = '${value.replace(/'/g, "''")}'`);
-  }
-  return client;
 }
 
 export class ReplicationStream {
@@ -83,7 +68,7 @@ export class ReplicationStream {
   }
 
   static async start(options: StreamOptions, handlers: StreamHandlers): Promise<ReplicationStream> {
-    const client = await connectReplication(options.url);
+    const client = await options.connect();
     // Status updates at least three times per wal_sender_timeout, so a paused stream is never timed out.
     const { rows } = await client.query<{ ms: number }>(
       "SELECT s.setting::int AS ms FROM pg_catalog.pg_settings s WHERE s.name = 'wal_sender_timeout'",

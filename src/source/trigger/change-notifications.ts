@@ -6,10 +6,9 @@
  * reconnection is counted). A wait that times out removes its waiter, so a
  * later notification always reaches the current wait.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
-import { connectionConfig } from '../../db/connect.js';
-import { SET_SESSION } from '../../db/session-settings.js';
+import type { Database } from '../../db/database.js';
 
 export const NOTIFY_CHANNEL = 'pg_replicator';
 
@@ -25,7 +24,7 @@ export class ChangeNotifications {
   private connectedOnce = false;
 
   constructor(
-    private readonly url: string,
+    private readonly primary: Database,
     private readonly log: Logger,
   ) {}
 
@@ -74,14 +73,18 @@ export class ChangeNotifications {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client(connectionConfig(this.url, 'primary'));
-    client.on('notification', () => this.wake());
-    client.on('error', () => this.reconnect(client));
-    client.on('end', () => this.reconnect(client));
+    let client: pg.Client | undefined;
     try {
-      await client.connect();
-      await client.query(SET_SESSION);
+      client = await this.primary.dedicated('listen');
+      const opened = client;
+      client.on('notification', () => this.wake());
+      client.on('error', () => this.reconnect(opened));
+      client.on('end', () => this.reconnect(opened));
       await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+      if (this.stopped) {
+        await client.end().catch(() => {});
+        return;
+      }
       this.client = client;
       this.retryDelayMs = 100;
       if (this.connectedOnce) this.reconnections++;
@@ -94,11 +97,11 @@ export class ChangeNotifications {
     }
   }
 
-  private reconnect(client: pg.Client): void {
+  private reconnect(client: pg.Client | undefined): void {
     if (this.stopped || (this.client !== undefined && this.client !== client)) return;
     this.client = undefined;
-    client.removeAllListeners('end');
-    client.end().catch(() => {});
+    client?.removeAllListeners('end');
+    client?.end().catch(() => {});
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => void this.connect(), this.retryDelayMs);
     this.retryDelayMs = Math.min(this.retryDelayMs * 2, 5000);
