@@ -87,9 +87,12 @@ export class LogicalSource implements Source {
   private readyBytes = 0;
   private readyMemory = 0;
   private paused = false;
-  private outstanding = false;
   /** The transactions of the batch last handed out, until the replica commits it (or they are offered again). */
   private inflight: Transaction[] | undefined;
+  /** A batch is out: handed to the apply, not yet committed or given back. */
+  private get outstanding(): boolean {
+    return this.inflight !== undefined;
+  }
   /** The stream was let go after a failure: the next next() starts it again from the replica's position. */
   private restartNeeded = false;
   /** The highest end LSN the replica committed (or held at start), and the highest known on its disk and confirmed. */
@@ -276,7 +279,6 @@ export class LogicalSource implements Source {
     this.readyBytes = 0;
     this.readyMemory = 0;
     this.paused = false;
-    this.outstanding = false;
     this.watermark = undefined;
   }
 
@@ -345,7 +347,6 @@ export class LogicalSource implements Source {
     for (const tx of taken) for (const c of tx.tables.values()) this.readyMemory -= c.lines.memory;
     this.readyMemory = Math.max(0, this.readyMemory);
     this.resumeIfRoom();
-    this.outstanding = true;
     this.inflight = taken;
     try {
       const clears = await this.partitionClears(taken);
@@ -360,7 +361,6 @@ export class LogicalSource implements Source {
     const held = maxLsn(this.committedLsn, from.lsn ? parseLsn(from.lsn) : 0n);
     if (this.keepaliveLsn <= held || this.assembler?.inTransaction || Date.now() - this.lastIdleMove < IDLE_MOVE_MS) return null;
     this.lastIdleMove = Date.now();
-    this.outstanding = true;
     this.inflight = [];
     return { batch: logicalBatch(from, [], [], this.keepaliveLsn), release: async () => {} };
   }
@@ -447,13 +447,13 @@ export class LogicalSource implements Source {
       for (const tx of taken) this.readyBytes -= tx.bytes;
       this.readyMemory = 0;
       for (const tx of this.ready) for (const c of tx.tables.values()) this.readyMemory += c.lines.memory;
-      this.outstanding = true;
-      const clears = await this.partitionClears(taken);
       this.inflight = taken;
+      const clears = await this.partitionClears(taken);
       return { batch: logicalBatch(from, taken, copies, parseLsn(rows[0]?.lsn as string), clears), release };
     } catch (error) {
       failed = true;
       discardTransactions(taken);
+      if (this.inflight === taken) this.inflight = undefined;
       await release();
       throw this.primary.classify(error);
     }
@@ -496,7 +496,6 @@ export class LogicalSource implements Source {
   private offerAgain(): void {
     const again = this.inflight ?? [];
     this.inflight = undefined;
-    this.outstanding = false;
     this.ready.unshift(...again);
     for (const tx of again) {
       this.readyBytes += tx.bytes;
@@ -520,7 +519,6 @@ export class LogicalSource implements Source {
   }
 
   committed(_prepared: PreparedTables, _from: ReplicaPosition, batch: Batch): void {
-    this.outstanding = false;
     discardTransactions(this.inflight ?? []);
     this.inflight = undefined;
     if (batch.to.lsn !== null) this.committedLsn = maxLsn(this.committedLsn, parseLsn(batch.to.lsn));
