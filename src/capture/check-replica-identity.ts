@@ -7,7 +7,11 @@
  * without any identity makes the application's own UPDATEs and DELETEs fail
  * once it is published. Checked by `add` and `init` before the table joins
  * the publication, and by the replicator before it trusts the table's
- * changes; the fix is the owner's, named in the error.
+ * changes; the fix is the owner's, named in the error. Seen by the
+ * replicator (`whileReplicating`), the identity changed after the table was
+ * published, and changes made since may not say which row they touched: a
+ * fresh copy of the table is requested before the error is raised, so once
+ * the identity is set back the copy supersedes them.
  */
 import type { Queryable } from '../db/database.js';
 import { displayName, type QualifiedName } from '../db/quote.js';
@@ -18,6 +22,7 @@ export async function checkReplicaIdentity(
   table: QualifiedName,
   relid: number,
   keyColumns: readonly string[],
+  whileReplicating = false,
 ): Promise<void> {
   const { rows } = await primary.query<{ relid: string; relation: string; identity: string; columns: string[] | null }>(
     `SELECT c.oid::int8::text AS relid, c.oid::regclass::text AS relation, c.relreplident::text AS identity,
@@ -43,9 +48,10 @@ export async function checkReplicaIdentity(
       row.identity === 'n'
         ? 'NOTHING'
         : `${row.identity === 'i' ? 'index' : 'primary key'} on ${row.columns?.join(', ') ?? 'nothing'}`;
+    if (whileReplicating) await primary.query('SELECT replicator.request_copy($1, $2)', [table.schema, table.name]);
     throw new ReplicatorError(
       'SCHEMA_MISMATCH',
-      `primary: the replica identity of ${which} (${identity}) is not its replication key (${keyColumns.join(', ')}), so logical decoding cannot say which row an UPDATE or DELETE touched (and publishing it would make the application's UPDATEs and DELETEs fail); run ALTER TABLE ${row.relation} REPLICA IDENTITY USING INDEX <a unique index on exactly the key> (or REPLICA IDENTITY FULL)`,
+      `primary: the replica identity of ${which} (${identity}) is not its replication key (${keyColumns.join(', ')}), so logical decoding cannot say which row an UPDATE or DELETE touched (and publishing it would make the application's UPDATEs and DELETEs fail); run ALTER TABLE ${row.relation} REPLICA IDENTITY USING INDEX <a unique index on exactly the key> (or REPLICA IDENTITY FULL)${whileReplicating ? `, or set it back to what it was; ${name} is then copied afresh (a copy is requested: changes made meanwhile may not say which row they touched)` : ''}`,
     );
   }
 }

@@ -28,5 +28,5 @@ export async function checkLogicalTable(
   checkSameTable(entry, description, `${resync} as the table's owner`, '');
   await checkReplicationKey(primary, entry, description, resync);
   if (description.partitioned) await capturePartitions(primary, entry, `${resync} as the table's owner`);
-  await checkReplicaIdentity(primary, entry.table, entry.relid, entry.keyColumns);
+  await checkReplicaIdentity(primary, entry.table, entry.relid, entry.keyColumns, true);
 }

@@ -37,6 +37,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { checkReplicaIdentity } from '../../capture/check-replica-identity.js';
 import { PUBLICATION, publicationMatches, syncPublication } from '../../capture/publication.js';
 import type { Database } from '../../db/database.js';
 import { lockBeforeSnapshot } from '../../db/lock-before-snapshot.js';
@@ -104,6 +105,8 @@ export class LogicalSource implements Source {
   private lastIdleMove = 0;
   private failure: Error | undefined;
   private relationChanged = false;
+  /** Partitioned tables whose relation message came (again): their partitions' replica identities are checked before their changes are used. */
+  private readonly identityRecheck = new Set<ReplicatedTable>();
   private lastFingerprint = 0;
   /** The periodic fingerprint look in flight, and what it read (checked, then cleared, by the next next()). */
   private fingerprintPoll: Promise<void> | undefined;
@@ -137,6 +140,11 @@ export class LogicalSource implements Source {
       await syncPublication(this.primary, tables, { create: true });
       this.log.info({ publication: PUBLICATION, tables: tables.map(displayName) }, 'publication updated to the replication set');
     }
+    // Every transaction committed below this position is visible in the
+    // horizon, or still in progress in it: the copies' snapshots come after
+    // it (the assembler's `supersededBelow`).
+    const { rows: wal } = await this.primary.query<{ l: string }>('SELECT pg_catalog.pg_current_wal_insert_lsn()::text AS l');
+    const supersededBelow = parseLsn((wal[0] as { l: string }).l);
     // Transactions in progress now may have written before the publication
     // held their table: a copy's snapshot must come after all of them.
     const { rows } = await this.primary.query<{ s: string }>('SELECT pg_catalog.pg_current_snapshot()::text AS s');
@@ -162,26 +170,34 @@ export class LogicalSource implements Source {
     this.committedLsn = start;
     this.durableLsn = 0n;
     const fresh = new Set([...prepared.copies].filter(([, copy]) => copy.fresh).map(([table]) => table));
-    this.startStream(prepared.tables, start, fresh);
+    this.startStream(prepared.tables, start, fresh, supersededBelow);
   }
 
-  private startStream(tables: readonly ReplicatedTable[], start: Lsn, fresh: ReadonlySet<ReplicatedTable>): void {
+  private startStream(
+    tables: readonly ReplicatedTable[],
+    start: Lsn,
+    fresh: ReadonlySet<ReplicatedTable>,
+    supersededBelow: Lsn,
+  ): void {
     this.failure = undefined;
     this.relationChanged = false;
+    this.identityRecheck.clear();
     this.keepaliveLsn = 0n;
     const byRelid = new Map(tables.map((t) => [t.relid, t]));
     const assembler = new TransactionAssembler(
       byRelid,
       start,
       (tx) => this.onTransaction(tx),
-      () => {
+      (table) => {
         this.relationChanged = true;
+        if (table.partitioned) this.identityRecheck.add(table);
       },
       (token) => {
         if (this.watermark?.token === token) this.watermark.resolve(this.ready.length);
       },
       () => this.options.limits.bytes,
       fresh,
+      supersededBelow,
       (relid, column) => this.renames.earlierNames(relid, column),
     );
     this.assembler = assembler;
@@ -376,6 +392,10 @@ export class LogicalSource implements Source {
     this.lastFingerprint = Date.now();
     this.polledFingerprint = undefined;
     this.pollGeneration++;
+    // A partition's identity may have changed (a root's relation message does not show it).
+    const recheck = [...this.identityRecheck];
+    this.identityRecheck.clear();
+    for (const t of recheck) await checkReplicaIdentity(this.primary, t.table, t.relid, t.keyColumns, true);
     const { rows } = await this.primary.query<{ fingerprint: string }>(FINGERPRINT);
     return rows[0]?.fingerprint !== prepared.fingerprint;
   }

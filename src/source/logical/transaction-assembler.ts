@@ -21,6 +21,19 @@
  * line or its own row (apply/table-statements.ts, resolveUnchanged), never
  * a guess.
  *
+ * The WAL says which row an UPDATE or DELETE touched only through the
+ * table's replica identity, which must be its key
+ * (capture/check-replica-identity.ts): a relation message showing another
+ * identity (changed since the replicator checked it), or an old row without
+ * its key (a partition's identity changed: its relation message is its
+ * root's), stops the stream with the fix rather than apply a change to the
+ * wrong row or to none; for a table being copied afresh from the stream's
+ * start, such changes committed before the copy's first snapshot are
+ * superseded by the copy and dropped (the same holds for changes made
+ * before a column rename that cannot be placed). A partitioned
+ * table's relation message is passed on (onRelationChange) so the caller
+ * checks its partitions' identities before using what follows.
+ *
  * Where a key's text is its equality (tables/key-text-canonical.ts), each
  * table also notes whether its lines name every key at most once, as long
  * as the set of keys seen fits the memory budget (beyond it: unknown, so
@@ -83,8 +96,12 @@ interface RelationMap {
   keyIndex: number[];
   /** The stream's columns differ from the model's. */
   differs: boolean;
-  /** The table's changes here are superseded by its fresh copy, and cannot be placed in its columns: dropped. */
-  skip: boolean;
+  /**
+   * Why the changes sent under this relation message cannot be used (their
+   * columns cannot be placed, or their identity is not the key): each is
+   * dropped where the table's fresh copy supersedes it, else this is thrown.
+   */
+  problem: ReplicatorError | null;
   /** Keys are told apart by their text. */
   canonicalKeys: boolean;
 }
@@ -111,11 +128,15 @@ export class TransactionAssembler {
     private readonly onWatermark: (content: string, lsn: Lsn) => void,
     private readonly memoryBudget: () => number,
     /**
-     * Tables copied afresh from this stream's start on: the copy's snapshots
-     * come after every change the stream brings before it, so changes whose
-     * columns cannot be placed (see relation()) are superseded, not an error.
+     * Tables copied afresh from this stream's start on, and the WAL position
+     * read before the copies' horizon: every transaction committed below it
+     * is visible in the copy's first snapshot (logical-source.ts waits for
+     * the horizon), so such a transaction's changes of such a table that
+     * cannot be used (see RelationMap.problem) are superseded, not an error.
+     * Nothing committed later is: the copy may not hold it.
      */
     private readonly superseded: ReadonlySet<ReplicatedTable> = new Set(),
+    private readonly supersededBelow: Lsn = 0n,
     /** The earlier names of a table's column, from renames seen while running (column-renames.ts). */
     private readonly earlierNames: (relid: number, column: string) => string[] = () => [],
   ) {}
@@ -168,6 +189,7 @@ export class TransactionAssembler {
         return;
       case 'update':
         this.change(message.relid, 'updates', (map, changes) => {
+          if (message.old && !this.carriesKey(map, message.old)) return;
           const oldKey = message.old ? map.keyIndex.map((i) => message.old?.[i] ?? null) : null;
           const newKey = map.keyIndex.map((i) => message.row[i]);
           const moved = oldKey?.some((v, i) => v !== newKey[i]) === true;
@@ -177,7 +199,9 @@ export class TransactionAssembler {
         });
         return;
       case 'delete':
-        this.change(message.relid, 'deletes', (map, changes) => changes.lines.add(this.deleteLine(map, message.old, changes)));
+        this.change(message.relid, 'deletes', (map, changes) => {
+          if (this.carriesKey(map, message.old)) changes.lines.add(this.deleteLine(map, message.old, changes));
+        });
         return;
       case 'truncate':
         for (const relid of message.relids) {
@@ -241,17 +265,24 @@ export class TransactionAssembler {
     const unknown = message.columns.filter((c) => !named.has(c.name) && !placed.has(c.name)).map((c) => c.name);
     const ambiguous = index.includes(-1) && unknown.length > 0;
     const unplaceable = ambiguous || keyIndex.includes(-1);
-    const skip = unplaceable && this.superseded.has(table);
-    this.relations.set(message.relid, { table, index, keyIndex, differs, skip, canonicalKeys: keyTextIsCanonical(table) });
-    if (differs) this.onRelationChange(table);
-    if (unplaceable && !skip) {
+    // A partitioned table's message is its root's: its partitions' identities are checked by the caller.
+    const identity = table.partitioned || unplaceable ? null : identityUnlessKey(message, keyIndex);
+    let problem: ReplicatorError | null = identity === null ? null : identityChanged(table, identity);
+    if (unplaceable) {
       const name = displayName(table.table);
       const missing = table.columns.filter((_, i) => index[i] === -1).map((c) => c.name);
-      throw new ReplicatorError(
+      problem = new ReplicatorError(
         'SCHEMA_MISMATCH',
         `primary: changes of ${name} in the WAL were made before a column rename (they have ${unknown.join(', ') || 'no column'} where the table now has ${missing.join(', ')}${keyIndex.includes(-1) ? `, its key ${table.keyColumns.join(', ')} among them` : ''}), and cannot be placed in its columns without guessing; run \`replicator resync ${name}\`: the table is copied afresh and those changes are superseded by the copy`,
       );
     }
+    this.relations.set(message.relid, { table, index, keyIndex, differs, problem, canonicalKeys: keyTextIsCanonical(table) });
+    if (differs || table.partitioned) this.onRelationChange(table);
+  }
+
+  /** The open transaction's changes of `table` are superseded by its fresh copy (see the constructor). */
+  private supersedes(table: ReplicatedTable): boolean {
+    return this.superseded.has(table) && this.current !== undefined && this.current.endLsn < this.supersededBelow;
   }
 
   /** `<table oid> <partition oid> <change id>`; anything else, or a table outside the set, is not ours. */
@@ -297,7 +328,11 @@ export class TransactionAssembler {
     write: (map: RelationMap, changes: TableChanges) => void,
   ) {
     const map = this.relations.get(relid);
-    if (!map || !this.current || map.skip) return;
+    if (!map || !this.current) return;
+    if (map.problem) {
+      if (this.supersedes(map.table)) return;
+      throw map.problem;
+    }
     const changes = this.tableChanges(map.table, map.canonicalKeys);
     const before = changes.lines.memory;
     write(map, changes);
@@ -344,6 +379,18 @@ export class TransactionAssembler {
     return `${this.seq++}\t${names}\t${from.join('\t')}\tt\t${values.join('\t')}\n`;
   }
 
+  /**
+   * Whether an old row (an UPDATE's or DELETE's) holds the key. One that
+   * does not was sent under another replica identity (a partition's,
+   * changed): dropped when the table's fresh copy supersedes it, else the
+   * stream stops with the fix.
+   */
+  private carriesKey(map: RelationMap, old: TupleValue[]): boolean {
+    if (map.keyIndex.every((i) => typeof old[i] === 'string')) return true;
+    if (this.supersedes(map.table)) return false;
+    throw identityChanged(map.table, 'without the key');
+  }
+
   /** A line names this key: still distinct? */
   private noteKey(changes: TableChanges, key: TupleValue[]): void {
     const keys = changes.keys;
@@ -373,4 +420,26 @@ export class TransactionAssembler {
     const from = map.table.keyColumns.map(() => '\\N');
     return `${this.seq++}\t\\N\t${from.join('\t')}\tf\t${values.join('\t')}\n`;
   }
+}
+
+/**
+ * The replica identity a relation message shows, described, when it is not
+ * the key (FULL, or a key or index on exactly the key's columns, carries
+ * it); null when it is.
+ */
+function identityUnlessKey(message: Extract<PgOutputMessage, { tag: 'relation' }>, keyIndex: readonly number[]): string | null {
+  if (message.replicaIdentity === 'f') return null;
+  const flagged = message.columns.filter((c) => c.key).map((c) => c.name);
+  const exact = flagged.length === keyIndex.length && keyIndex.every((i) => message.columns[i]?.key === true);
+  if ((message.replicaIdentity === 'd' || message.replicaIdentity === 'i') && exact) return null;
+  if (message.replicaIdentity === 'n') return 'NOTHING';
+  return `${message.replicaIdentity === 'i' ? 'an index' : 'the primary key'} on ${flagged.join(', ') || 'no column'}`;
+}
+
+function identityChanged(table: ReplicatedTable, identity: string): ReplicatorError {
+  const name = displayName(table.table);
+  return new ReplicatorError(
+    'SCHEMA_MISMATCH',
+    `primary: changes of ${name} in the WAL came with a replica identity other than its replication key (${identity}; the key is ${table.keyColumns.join(', ')}): it was changed since the replicator checked it, and those UPDATEs and DELETEs cannot say which row they touched; set it back (ALTER TABLE ${name} REPLICA IDENTITY DEFAULT, or USING INDEX <a unique index on exactly the key>, or FULL; on each partition of a partitioned table), then run \`replicator resync ${name}\` as the table's owner: the table is copied afresh and those changes are superseded by the copy`,
+  );
 }
