@@ -100,6 +100,8 @@ export class LogicalSource implements Source {
   private committedLsn: Lsn = 0n;
   private durableLsn: Lsn = 0n;
   private durabilityCheck: Promise<void> | undefined;
+  /** The round of housekeeping chores in flight. */
+  private chores: Promise<void> | undefined;
   /** The last keepalive received between transactions: every transaction ending at or below it was sent before it. */
   private keepaliveLsn: Lsn = 0n;
   private lastIdleMove = 0;
@@ -560,26 +562,46 @@ export class LogicalSource implements Source {
       });
   }
 
+  /**
+   * The periodic chores (the slot's state, pruning what trigger capture left
+   * in the change logs) run in the background, one round at a time, so no
+   * batch waits on them; a slot the server invalidated fails the stream.
+   */
   async housekeeping(
     prepared: PreparedTables,
     _position: ReplicaPosition,
     replicaDurable: () => Promise<boolean>,
   ): Promise<void> {
     this.confirmDurable(replicaDurable);
+    if (this.chores) return;
     const now = Date.now();
-    if (now - this.lastSlotCheck >= SLOT_CHECK_MS) {
-      this.lastSlotCheck = now;
-      const state = await readSlot(this.primary, this.options.slot);
-      this.retainedBytes = state.retainedBytes;
-      if (state.lost) throw new SlotLostError(this.options.slot, 'was invalidated by the server');
-    }
-    // What trigger capture left in the change logs (or triggers still enabled) is pruned as usual.
-    if (now - this.lastPrune < this.options.pruneIntervalMs) return;
-    this.lastPrune = now;
-    const { rows } = await this.primary.query<{ s: string }>('SELECT pg_catalog.pg_current_snapshot()::text AS s');
-    for (const table of prepared.tables) {
-      await pruneChangeLog(this.primary, table, this.options.retentionMs, rows[0]?.s as string);
-    }
+    const slotDue = now - this.lastSlotCheck >= SLOT_CHECK_MS;
+    const pruneDue = now - this.lastPrune >= this.options.pruneIntervalMs;
+    if (!slotDue && !pruneDue) return;
+    if (slotDue) this.lastSlotCheck = now;
+    if (pruneDue) this.lastPrune = now;
+    const assembler = this.assembler;
+    this.chores = (async () => {
+      if (slotDue) {
+        const state = await readSlot(this.primary, this.options.slot);
+        this.retainedBytes = state.retainedBytes;
+        if (state.lost && this.assembler === assembler) {
+          this.fail(new SlotLostError(this.options.slot, 'was invalidated by the server'));
+          return;
+        }
+      }
+      if (pruneDue) {
+        const { rows } = await this.primary.query<{ s: string }>('SELECT pg_catalog.pg_current_snapshot()::text AS s');
+        for (const table of prepared.tables) {
+          await pruneChangeLog(this.primary, table, this.options.retentionMs, rows[0]?.s as string);
+        }
+      }
+    })()
+      // A failed look is made again at its next turn; the batches meet the same primary.
+      .catch(() => {})
+      .finally(() => {
+        this.chores = undefined;
+      });
   }
 
   wake(): void {
@@ -589,6 +611,7 @@ export class LogicalSource implements Source {
   async stop(): Promise<void> {
     this.wake();
     await this.durabilityCheck;
+    await this.chores;
     await this.stopStream();
   }
 }
