@@ -11,7 +11,7 @@
  *   never notify (two-phase commit possible, or LISTEN down) it polls, 1 ms
  *   doubling to 50 ms; with USE_LISTEN=false, every POLL_INTERVAL.
  * - committed() / recovered(): acknowledgment, in the background, only ever
- *   after the replica committed; housekeeping(): pruning.
+ *   after the replica committed; housekeeping(): pruning, in the background.
  */
 import type { Logger } from 'pino';
 import { checkCapture } from '../../capture/check-capture.js';
@@ -55,6 +55,8 @@ export class TriggerSource implements Source {
   private idlePollMs = 1;
   private notify: boolean | undefined;
   private lastPrune = 0;
+  /** The pruning round in flight. */
+  private pruning: Promise<void> | undefined;
   private sleeper: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
 
   constructor(
@@ -200,15 +202,23 @@ export class TriggerSource implements Source {
     if (marked > 0) this.log.info({ changes: marked }, 'acknowledged changes the replica already held');
   }
 
+  /** Pruning runs beside the batches, one round at a time, so no batch waits on it; a failed round is tried again at its next turn. */
   async housekeeping(prepared: PreparedTables, position: ReplicaPosition, replicaDurable: () => Promise<boolean>): Promise<void> {
-    if (position.snapshot === null || Date.now() - this.lastPrune < this.options.pruneIntervalMs) return;
-    // A change is forgotten only once the replica's commit of it is on disk: try again at the next batch if not yet.
-    if (!(await replicaDurable())) return;
-    this.lastPrune = Date.now();
-    for (const table of prepared.tables) {
-      const n = await pruneChangeLog(this.primary, table, this.options.retentionMs, position.snapshot);
-      if (n > 0) this.log.debug({ table: displayName(table.table), deleted: n }, 'pruned acknowledged changes');
-    }
+    if (this.pruning || position.snapshot === null || Date.now() - this.lastPrune < this.options.pruneIntervalMs) return;
+    const snapshot = position.snapshot;
+    this.pruning = (async () => {
+      // A change is forgotten only once the replica's commit of it is on disk: try again at the next batch if not yet.
+      if (!(await replicaDurable())) return;
+      this.lastPrune = Date.now();
+      for (const table of prepared.tables) {
+        const n = await pruneChangeLog(this.primary, table, this.options.retentionMs, snapshot);
+        if (n > 0) this.log.debug({ table: displayName(table.table), deleted: n }, 'pruned acknowledged changes');
+      }
+    })()
+      .catch((error) => this.log.debug({ err: String(error) }, 'pruning the change logs failed; tried again at its next turn'))
+      .finally(() => {
+        this.pruning = undefined;
+      });
   }
 
   wake(): void {
@@ -221,6 +231,7 @@ export class TriggerSource implements Source {
 
   async stop(): Promise<void> {
     this.wake();
+    await this.pruning;
     await this.acknowledger.flush();
   }
 
