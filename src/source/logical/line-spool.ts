@@ -2,10 +2,12 @@
  * The COPY lines of one table in one primary transaction, in the order the
  * changes were made: in memory while small, in a temporary file once the
  * process's budget is spent, so a transaction of any size never holds more
- * than the budget in memory. The file is removed by discard(), the folder
- * when the process exits.
+ * than the budget in memory. A line given in parts (one holding a large
+ * value, addStreamed) goes to the file as it is made, never whole in memory:
+ * the lines before it go there first, so the order holds. The file is
+ * removed by discard(), the folder when the process exits.
  */
-import { appendFileSync, createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -45,6 +47,23 @@ export class LineSpool {
     } else {
       this.memory += line.length;
     }
+  }
+
+  /** One line, given as its parts in order (COPY text; the caller ends it with its newline), written to the file. */
+  addStreamed(parts: Iterable<string | Buffer>): void {
+    this.spill();
+    this.flush();
+    const fd = openSync(this.file as string, 'a');
+    try {
+      for (const part of parts) {
+        const bytes = typeof part === 'string' ? Buffer.from(part) : part;
+        for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
+        this.bytes += bytes.length;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    this.count++;
   }
 
   get spilled(): boolean {

@@ -14,7 +14,11 @@
  *
  * Transactions that end at or below `skipThrough` (the replica already holds
  * them) are dropped; so are changes of tables outside the replication set.
- * Values are the primary's text, never parsed. An UPDATE whose new row
+ * Values are the primary's text, never parsed. A line is one flat string
+ * (built with join: a template literal would leave a tree of pieces several
+ * times the line's size), or, when it holds a large value (pgoutput.ts),
+ * written to the spool as it is escaped, never whole in memory
+ * (line-spool.ts). An UPDATE whose new row
  * leaves a TOASTed value out (unchanged) takes it from the old row when the
  * table sends it (REPLICA IDENTITY FULL); otherwise the line names the
  * column as unchanged and the replica fills it in from the key's earlier
@@ -33,10 +37,10 @@ import { ReplicatorError } from '../../errors.js';
 import { keyTextIsCanonical } from '../../tables/key-text-canonical.js';
 import type { ReplicatedTable } from '../../tables/table-model.js';
 import type { ChangeCounts } from '../batch.js';
-import { copyValue } from './copy-text.js';
+import { copyBytes, copyValue } from './copy-text.js';
 import { LineSpool } from './line-spool.js';
 import type { Lsn } from './lsn.js';
-import type { PgOutputMessage, RelationColumn, TupleValue } from './pgoutput.js';
+import { isUnchanged, type PgOutputMessage, type RelationColumn, type TupleValue } from './pgoutput.js';
 
 /** The capture's message for a TRUNCATE that named a partition (db/migrations/004). */
 export const TRUNCATE_MESSAGE_PREFIX = 'pg-replicator-truncate';
@@ -162,22 +166,20 @@ export class TransactionAssembler {
         this.relation(message);
         return;
       case 'insert':
-        this.change(message.relid, 'inserts', (map, changes) =>
-          changes.lines.add(this.upsertLine(map, message.row, null, changes)),
-        );
+        this.change(message.relid, 'inserts', (map, changes) => this.upsertLine(map, message.row, null, changes));
         return;
       case 'update':
         this.change(message.relid, 'updates', (map, changes) => {
-          const oldKey = message.old ? map.keyIndex.map((i) => message.old?.[i] ?? null) : null;
-          const newKey = map.keyIndex.map((i) => message.row[i]);
+          const oldKey = message.old ? map.keyIndex.map((i) => keyValue(message.old?.[i] ?? null)) : null;
+          const newKey = map.keyIndex.map((i) => keyValue(message.row[i] as TupleValue));
           const moved = oldKey?.some((v, i) => v !== newKey[i]) === true;
-          if (moved) changes.lines.add(this.deleteLine(map, message.old as TupleValue[], changes));
+          if (moved) this.deleteLine(map, message.old as TupleValue[], changes);
           const from = moved ? (oldKey as TupleValue[]).map((v) => (typeof v === 'string' ? v : null)) : null;
-          changes.lines.add(this.upsertLine(map, message.row, message.oldKind === 'O' ? message.old : null, changes, from));
+          this.upsertLine(map, message.row, message.oldKind === 'O' ? message.old : null, changes, from);
         });
         return;
       case 'delete':
-        this.change(message.relid, 'deletes', (map, changes) => changes.lines.add(this.deleteLine(map, message.old, changes)));
+        this.change(message.relid, 'deletes', (map, changes) => this.deleteLine(map, message.old, changes));
         return;
       case 'truncate':
         for (const relid of message.relids) {
@@ -316,32 +318,33 @@ export class TransactionAssembler {
     old: TupleValue[] | null,
     changes: TableChanges,
     fromKey: Array<string | null> | null = null,
-  ): string {
+  ): void {
     const unchanged: string[] = [];
-    const values = map.index.map((i, c) => {
+    const values = map.index.map((i, c): string | Buffer => {
       const column = map.table.columns[c] as (typeof map.table.columns)[number];
       if (i < 0) return copyValue(column.hasMissing ? column.missingValue : null);
-      let value = row[i];
-      if (value !== null && typeof value === 'object') {
+      let value = row[i] as TupleValue;
+      if (isUnchanged(value)) {
         // A TOASTed value the UPDATE did not change: from the old row (REPLICA IDENTITY FULL), else filled in on the replica.
         const before = old?.[i];
-        if (before === undefined || (before !== null && typeof before === 'object')) {
+        if (before === undefined || isUnchanged(before)) {
           unchanged.push(column.name);
           return '\\N';
         }
         value = before;
       }
-      return copyValue(value as string | null);
+      // A large value's bytes are escaped as the line is written (addLine).
+      return Buffer.isBuffer(value) ? value : copyValue(value);
     });
     if (unchanged.length > 0) changes.unchanged = true;
     this.noteKey(
       changes,
-      map.keyIndex.map((i) => row[i] as TupleValue),
+      map.keyIndex.map((i) => keyValue(row[i] as TupleValue)),
     );
     const names = unchanged.length === 0 ? '\\N' : copyValue(arrayLiteral(unchanged));
     // A moved row with unchanged values inherits them from its old key.
     const from = map.table.keyColumns.map((_, j) => (unchanged.length > 0 && fromKey ? copyValue(fromKey[j] ?? null) : '\\N'));
-    return `${this.seq++}\t${names}\t${from.join('\t')}\tt\t${values.join('\t')}\n`;
+    addLine(changes.lines, [String(this.seq++), names, ...from, 't', ...values]);
   }
 
   /** A line names this key: still distinct? */
@@ -358,19 +361,52 @@ export class TransactionAssembler {
     keys.bytes += text.length + KEY_OVERHEAD_BYTES;
   }
 
-  private deleteLine(map: RelationMap, old: TupleValue[], changes: TableChanges): string {
+  private deleteLine(map: RelationMap, old: TupleValue[], changes: TableChanges): void {
     this.noteKey(
       changes,
-      map.keyIndex.map((i) => old[i] as TupleValue),
+      map.keyIndex.map((i) => keyValue(old[i] as TupleValue)),
     );
     const keys = new Map(map.table.keyColumns.map((k, j) => [k, map.keyIndex[j] as number]));
     const values = map.table.columns.map((c) => {
       const i = keys.get(c.name);
       if (i === undefined) return '\\N';
-      const value = old[i];
+      const value = keyValue(old[i] as TupleValue);
       return copyValue(typeof value === 'string' ? value : null);
     });
     const from = map.table.keyColumns.map(() => '\\N');
-    return `${this.seq++}\t\\N\t${from.join('\t')}\tf\t${values.join('\t')}\n`;
+    addLine(changes.lines, [String(this.seq++), '\\N', ...from, 'f', ...values]);
   }
+}
+
+/** A key's value as text (a large value decoded: a key that size is unusual, and its text is compared). */
+const keyValue = (value: TupleValue): TupleValue => (Buffer.isBuffer(value) ? value.toString('utf8') : value);
+
+/**
+ * Adds the line of these fields (COPY text, or a large value's bytes, escaped
+ * here): one flat string made by join, or, with a large value, written to the
+ * spool as it is escaped (consecutive text fields in one piece).
+ */
+function addLine(lines: LineSpool, fields: (string | Buffer)[]): void {
+  const last = fields.length - 1;
+  if (!fields.some((f) => Buffer.isBuffer(f))) {
+    fields[last] = `${fields[last]}\n`;
+    lines.add((fields as string[]).join('\t'));
+    return;
+  }
+  lines.addStreamed(
+    (function* () {
+      let text = '';
+      for (let i = 0; i <= last; i++) {
+        const field = fields[i] as string | Buffer;
+        if (typeof field === 'string') text += field;
+        else {
+          if (text !== '') yield text;
+          text = '';
+          yield* copyBytes(field);
+        }
+        text += i === last ? '\n' : '\t';
+      }
+      yield text;
+    })(),
+  );
 }
