@@ -7,7 +7,7 @@
  * the lines before it go there first, so the order holds. The file is
  * removed by discard(), the folder when the process exits.
  */
-import { appendFileSync, closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -25,6 +25,10 @@ function spoolFile(): string {
 }
 
 const FLUSH_BYTES = 1 << 20;
+
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
+}
 
 export class LineSpool {
   private lines: string[] = [];
@@ -57,7 +61,7 @@ export class LineSpool {
     try {
       for (const part of parts) {
         const bytes = typeof part === 'string' ? Buffer.from(part) : part;
-        for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
+        writeAll(fd, bytes);
         this.bytes += bytes.length;
       }
     } finally {
@@ -78,9 +82,24 @@ export class LineSpool {
     this.flush();
   }
 
+  /** Appends the lines held to the file, about FLUSH_BYTES at a time (never all of them joined in one string). */
   private flush(): void {
     if (!this.file || this.lines.length === 0) return;
-    appendFileSync(this.file, this.lines.join(''));
+    const fd = openSync(this.file, 'a');
+    try {
+      let from = 0;
+      let size = 0;
+      for (let i = 0; i < this.lines.length; i++) {
+        size += (this.lines[i] as string).length;
+        if (size >= FLUSH_BYTES || i === this.lines.length - 1) {
+          writeAll(fd, Buffer.from(this.lines.slice(from, i + 1).join('')));
+          from = i + 1;
+          size = 0;
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
     this.lines = [];
     this.pending = 0;
   }

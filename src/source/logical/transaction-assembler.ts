@@ -29,6 +29,11 @@
  * table also notes whether its lines name every key at most once, as long
  * as the set of keys seen fits the memory budget (beyond it: unknown, so
  * not distinct).
+ *
+ * Memory: the open transaction's lines held in memory and its sets of keys
+ * together stay within `memoryBudget()` (the caller's budget less what it
+ * holds itself): past it, every table's lines go to disk, and a set of keys
+ * that alone passes it is given up.
  */
 
 import { arrayLiteral } from '../../db/array-literal.js';
@@ -103,7 +108,7 @@ export class TransactionAssembler {
     | { endLsn: Lsn; commitTime: bigint; xid: number; tables: Map<ReplicatedTable, TableChanges>; changes: number }
     | undefined;
   private seq = 0;
-  /** Bytes in memory across the open transaction (the caller spills past its budget). */
+  /** Bytes in memory across the open transaction: lines not spilled, and the sets of keys. */
   memory = 0;
 
   constructor(
@@ -195,6 +200,8 @@ export class TransactionAssembler {
           changes.counts.truncates++;
           this.current.changes++;
         }
+        this.memory = 0;
+        for (const t of this.current?.tables.values() ?? []) this.memory += held(t);
         return;
       case 'message':
         if (!message.transactional && message.prefix === 'pg-replicator') {
@@ -301,14 +308,17 @@ export class TransactionAssembler {
     const map = this.relations.get(relid);
     if (!map || !this.current || map.skip) return;
     const changes = this.tableChanges(map.table, map.canonicalKeys);
-    const before = changes.lines.memory;
+    const before = held(changes);
     write(map, changes);
     changes.counts[kind]++;
     this.current.changes++;
-    this.memory += changes.lines.memory - before;
+    this.memory += held(changes) - before;
     if (this.memory > this.memoryBudget()) {
-      for (const t of this.current.tables.values()) t.lines.spill();
       this.memory = 0;
+      for (const t of this.current.tables.values()) {
+        t.lines.spill();
+        this.memory += held(t);
+      }
     }
   }
 
@@ -377,6 +387,9 @@ export class TransactionAssembler {
     addLine(changes.lines, [String(this.seq++), '\\N', ...from, 'f', ...values]);
   }
 }
+
+/** What a table's share of the open transaction holds in memory. */
+const held = (changes: TableChanges): number => changes.lines.memory + (changes.keys?.bytes ?? 0);
 
 /** A key's value as text (a large value decoded: a key that size is unusual, and its text is compared). */
 const keyValue = (value: TupleValue): TupleValue => (Buffer.isBuffer(value) ? value.toString('utf8') : value);
