@@ -16,7 +16,8 @@
  *   transaction (its lines and sets of keys) and the finished ones waiting
  *   for the apply together: past it, the open transaction's lines go to
  *   disk, and so do the newest waiting ones (the oldest, applied first, stay
- *   in memory). With initial copies
+ *   in memory); a table's lines past BATCH_SIZE in one transaction go to disk
+ *   at once (they are never applied inline). With initial copies
  *   pending: a chunk of each is read in a REPEATABLE READ snapshot, then a
  *   non-transactional watermark is written to the WAL, and the batch is every
  *   transaction before the watermark plus the chunks applied first: each
@@ -187,6 +188,7 @@ export class LogicalSource implements Source {
       () => Math.max(0, this.options.limits.bytes - this.readyMemory),
       fresh,
       (relid, column) => this.renames.earlierNames(relid, column),
+      this.options.limits.rows,
     );
     this.assembler = assembler;
     const starting = ReplicationStream.start(

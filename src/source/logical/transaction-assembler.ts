@@ -33,7 +33,9 @@
  * Memory: the open transaction's lines held in memory and its sets of keys
  * together stay within `memoryBudget()` (the caller's budget less what it
  * holds itself): past it, every table's lines go to disk, and a set of keys
- * that alone passes it is given up.
+ * that alone passes it is given up. A table's lines go to disk too once
+ * they are more than `inlineLines` (such a share is never applied inline,
+ * logical-batch.ts, so holding them in memory gains nothing).
  */
 
 import { arrayLiteral } from '../../db/array-literal.js';
@@ -127,6 +129,8 @@ export class TransactionAssembler {
     private readonly superseded: ReadonlySet<ReplicatedTable> = new Set(),
     /** The earlier names of a table's column, from renames seen while running (column-renames.ts). */
     private readonly earlierNames: (relid: number, column: string) => string[] = () => [],
+    /** The most lines a table's share applied inline may have (BATCH_SIZE). */
+    private readonly inlineLines = Number.POSITIVE_INFINITY,
   ) {}
 
   get inTransaction(): boolean {
@@ -310,6 +314,7 @@ export class TransactionAssembler {
     const changes = this.tableChanges(map.table, map.canonicalKeys);
     const before = held(changes);
     write(map, changes);
+    if (changes.lines.count > this.inlineLines) changes.lines.spill();
     changes.counts[kind]++;
     this.current.changes++;
     this.memory += held(changes) - before;
