@@ -14,10 +14,11 @@
  *   BATCH_BYTES of row text (one larger transaction alone), as one Batch for
  *   the shared apply. One memory budget, BATCH_BYTES, covers the open
  *   transaction (its lines and sets of keys) and the finished ones waiting
- *   for the apply together: past it, the open transaction's lines go to
- *   disk, and so do the newest waiting ones (the oldest, applied first, stay
- *   in memory); a table's lines past BATCH_SIZE in one transaction go to disk
- *   at once (they are never applied inline). With initial copies
+ *   for the apply together (the batch being applied is not counted): past
+ *   it, the open transaction's lines go to disk, and so do the newest waiting
+ *   ones (the oldest, applied first, stay in memory); a table's lines past
+ *   BATCH_SIZE in one transaction go to disk at once (they are never applied
+ *   inline). With initial copies
  *   pending: a chunk of each is read in a REPEATABLE READ snapshot, then a
  *   non-transactional watermark is written to the WAL, and the batch is every
  *   transaction before the watermark plus the chunks applied first: each
