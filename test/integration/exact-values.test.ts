@@ -46,4 +46,19 @@ describe('exact values', () => {
     assert.ok(expected.n * 3 >= 10_000_000);
     await waitFor('the 10 MB row', async () => (await servers.replicaSql.query(query)).rows[0]?.h === expected.h);
   });
+
+  it('replicates a large value full of what COPY escapes, byte for byte, inserted and updated', async () => {
+    // Several MB: in logical mode such a value is escaped from the bytes the primary sent, in chunks.
+    const value = (seed: string) => `repeat(E'${seed}\\\\x\\t\\n\\r☃🎉\\\\', 500000) || E'\\\\'`;
+    await servers.primarySql.query(`INSERT INTO users (name, email) VALUES (${value('a')}, 'escapes@row.example')`);
+    const query = "SELECT octet_length(name) AS n, md5(name) AS h FROM users WHERE email = 'escapes@row.example'";
+    const inserted = (await servers.primarySql.query(query)).rows[0];
+    assert.ok(inserted.n > 6_000_000);
+    await waitFor('the large value', async () => (await servers.replicaSql.query(query)).rows[0]?.h === inserted.h);
+    await servers.primarySql.query(`UPDATE users SET name = ${value('b')} WHERE email = 'escapes@row.example'`);
+    const updated = (await servers.primarySql.query(query)).rows[0];
+    assert.notEqual(updated.h, inserted.h);
+    await waitFor('the large value, updated', async () => (await servers.replicaSql.query(query)).rows[0]?.h === updated.h);
+    assert.deepEqual((await servers.replicaSql.query(query)).rows[0], updated);
+  });
 });

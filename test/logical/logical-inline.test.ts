@@ -10,15 +10,18 @@
  * and transactions, moved keys included; and end to end, a table with an
  * integer key is applied by the one statement (seen from a replica trigger)
  * and ends equal, while a numeric key (1.0 = 1.00, spelled differently)
- * takes the staged path and still ends with the primary's spelling.
+ * takes the staged path and still ends with the primary's spelling. Lines
+ * stay in memory only within the memory budget and while their share can
+ * still go inline; a large value's line goes to disk, byte for byte.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { addTable } from '../../src/capture/replication-set.js';
 import { Database } from '../../src/db/database.js';
 import type { Service } from '../../src/service.js';
+import { copyValue } from '../../src/source/logical/copy-text.js';
 import { logicalBatch } from '../../src/source/logical/logical-batch.js';
-import type { PgOutputMessage, TupleValue } from '../../src/source/logical/pgoutput.js';
+import { LARGE_VALUE_BYTES, type PgOutputMessage, type TupleValue } from '../../src/source/logical/pgoutput.js';
 import { type Transaction, TransactionAssembler } from '../../src/source/logical/transaction-assembler.js';
 import { EMPTY_POSITION } from '../../src/source/position.js';
 import type { ColumnInfo, ReplicatedTable } from '../../src/tables/table-model.js';
@@ -76,7 +79,11 @@ function model(name: string, columns: Array<[string, string]>): ReplicatedTable 
 }
 
 /** Transactions as the assembler makes them from pgoutput messages (one list of changes per transaction). */
-function assemble(table: ReplicatedTable, transactions: PgOutputMessage[][]): Transaction[] {
+function assemble(
+  table: ReplicatedTable,
+  transactions: PgOutputMessage[][],
+  memory: { budget?: number; inlineLines?: number } = {},
+): Transaction[] {
   const done: Transaction[] = [];
   const assembler = new TransactionAssembler(
     new Map([[table.relid, table]]),
@@ -84,7 +91,11 @@ function assemble(table: ReplicatedTable, transactions: PgOutputMessage[][]): Tr
     (tx) => done.push(tx),
     () => {},
     () => {},
-    () => 1 << 30,
+    () => memory.budget ?? 1 << 30,
+    new Set(),
+    0n,
+    () => [],
+    memory.inlineLines,
   );
   assembler.handle({
     tag: 'relation',
@@ -271,6 +282,36 @@ describe('logical mode: the inline path', () => {
     const part = logicalBatch(EMPTY_POSITION, truncated, [], 0n, new Map(), LIMITS).tables[0];
     assert.equal(part?.clear, 'all');
     assert.equal(part?.rows?.kind, 'staged');
+  });
+
+  it('holds lines in memory only within the budget and while they can go inline; a large value goes to disk, exact', async () => {
+    const ints = model('m_model', [
+      ['id', 'integer'],
+      ['v', 'text'],
+    ]);
+    const rows = (n: number) => Array.from({ length: n }, (_, i) => insert(ints.relid, [String(i + 1), 'value']));
+    const inMemory = (txs: Transaction[]) => {
+      const lines = [...(txs[0]?.tables.values() ?? [])][0]?.lines;
+      const held = lines?.inMemory() !== undefined;
+      lines?.discard();
+      return held;
+    };
+    assert.equal(inMemory(assemble(ints, [rows(3)], { inlineLines: 3 })), true);
+    assert.equal(inMemory(assemble(ints, [rows(4)], { inlineLines: 3 })), false);
+    assert.equal(inMemory(assemble(ints, [rows(3)], { budget: 1000 })), true);
+    assert.equal(inMemory(assemble(ints, [rows(100)], { budget: 1000 })), false);
+
+    // A large value arrives as bytes; its line is written to disk as it is escaped, byte for byte.
+    const text = `${'☃\\t\t\n\r'.repeat(LARGE_VALUE_BYTES / 4)}end`;
+    const txs = assemble(ints, [[insert(ints.relid, ['7', 'small']), insert(ints.relid, ['8', Buffer.from(text)])]]);
+    const lines = [...(txs[0]?.tables.values() ?? [])][0]?.lines;
+    assert.equal(lines?.inMemory(), undefined);
+    assert.equal(logicalBatch(EMPTY_POSITION, txs, [], 0n, new Map(), LIMITS).tables[0]?.rows?.kind, 'staged');
+    const chunks: Buffer[] = [];
+    for await (const chunk of lines?.read() ?? []) chunks.push(Buffer.from(chunk));
+    lines?.discard();
+    const expected = `0\t\\N\t\\N\tt\t7\tsmall\n1\t\\N\t\\N\tt\t8\t${copyValue(text)}\n`;
+    assert.ok(Buffer.concat(chunks).equals(Buffer.from(expected)));
   });
 
   it('marks staged lines that name each key once, so the replica need not sort them', () => {

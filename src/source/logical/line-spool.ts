@@ -2,10 +2,12 @@
  * The COPY lines of one table in one primary transaction, in the order the
  * changes were made: in memory while small, in a temporary file once the
  * process's budget is spent, so a transaction of any size never holds more
- * than the budget in memory. The file is removed by discard(), the folder
- * when the process exits.
+ * than the budget in memory. A line given in parts (one holding a large
+ * value, addStreamed) goes to the file as it is made, never whole in memory:
+ * the lines before it go there first, so the order holds. The file is
+ * removed by discard(), the folder when the process exits.
  */
-import { appendFileSync, createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -23,6 +25,10 @@ function spoolFile(): string {
 }
 
 const FLUSH_BYTES = 1 << 20;
+
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
+}
 
 export class LineSpool {
   private lines: string[] = [];
@@ -47,6 +53,23 @@ export class LineSpool {
     }
   }
 
+  /** One line, given as its parts in order (COPY text; the caller ends it with its newline), written to the file. */
+  addStreamed(parts: Iterable<string | Buffer>): void {
+    this.spill();
+    this.flush();
+    const fd = openSync(this.file as string, 'a');
+    try {
+      for (const part of parts) {
+        const bytes = typeof part === 'string' ? Buffer.from(part) : part;
+        writeAll(fd, bytes);
+        this.bytes += bytes.length;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    this.count++;
+  }
+
   get spilled(): boolean {
     return this.file !== undefined;
   }
@@ -59,9 +82,24 @@ export class LineSpool {
     this.flush();
   }
 
+  /** Appends the lines held to the file, about FLUSH_BYTES at a time (never all of them joined in one string). */
   private flush(): void {
     if (!this.file || this.lines.length === 0) return;
-    appendFileSync(this.file, this.lines.join(''));
+    const fd = openSync(this.file, 'a');
+    try {
+      let from = 0;
+      let size = 0;
+      for (let i = 0; i < this.lines.length; i++) {
+        size += (this.lines[i] as string).length;
+        if (size >= FLUSH_BYTES || i === this.lines.length - 1) {
+          writeAll(fd, Buffer.from(this.lines.slice(from, i + 1).join('')));
+          from = i + 1;
+          size = 0;
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
     this.lines = [];
     this.pending = 0;
   }

@@ -11,8 +11,14 @@
  *   was received and not committed on the replica is simply read again;
  *   transactions ending at or below that position are skipped.
  * - next(): whole transactions in commit order, up to BATCH_SIZE changes and
- *   BATCH_BYTES of row text (one larger transaction alone), spooled to disk
- *   past the budget, as one Batch for the shared apply. With initial copies
+ *   BATCH_BYTES of row text (one larger transaction alone), as one Batch for
+ *   the shared apply. One memory budget, BATCH_BYTES, covers the open
+ *   transaction (its lines and sets of keys) and the finished ones waiting
+ *   for the apply together (the batch being applied is not counted): past
+ *   it, the open transaction's lines go to disk, and so do the newest waiting
+ *   ones (the oldest, applied first, stay in memory); a table's lines past
+ *   BATCH_SIZE in one transaction go to disk at once (they are never applied
+ *   inline). With initial copies
  *   pending: a chunk of each is read in a REPEATABLE READ snapshot, then a
  *   non-transactional watermark is written to the WAL, and the batch is every
  *   transaction before the watermark plus the chunks applied first: each
@@ -197,10 +203,12 @@ export class LogicalSource implements Source {
       (token) => {
         if (this.watermark?.token === token) this.watermark.resolve(this.ready.length);
       },
-      () => this.options.limits.bytes,
+      // What the waiting transactions leave of the one budget.
+      () => Math.max(0, this.options.limits.bytes - this.readyMemory),
       fresh,
       supersededBelow,
       (relid, column) => this.renames.earlierNames(relid, column),
+      this.options.limits.rows,
     );
     this.assembler = assembler;
     const starting = ReplicationStream.start(
@@ -259,11 +267,13 @@ export class LogicalSource implements Source {
     this.ready.push(tx);
     this.readyBytes += tx.bytes;
     for (const c of tx.tables.values()) this.readyMemory += c.lines.memory;
-    // Past the memory budget, waiting transactions go to disk: the stream keeps
-    // being read (keepalives answered, a primary shutdown not held up) ...
-    if (this.readyMemory > this.options.limits.bytes) {
-      for (const t of this.ready) for (const c of t.tables.values()) c.lines.spill();
-      this.readyMemory = 0;
+    // Past the memory budget, the newest waiting transactions go to disk: the
+    // stream keeps being read (keepalives answered, a primary shutdown not held up) ...
+    for (let i = this.ready.length - 1; i >= 0 && this.readyMemory > this.options.limits.bytes; i--) {
+      for (const c of (this.ready[i] as Transaction).tables.values()) {
+        this.readyMemory -= c.lines.memory;
+        c.lines.spill();
+      }
     }
     // ... and only past the disk budget is it paused (status updates go on).
     if (this.readyBytes > this.spoolLimit() && !this.watermark && !this.paused) {

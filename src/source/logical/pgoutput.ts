@@ -2,11 +2,21 @@
  * Decodes the messages of PostgreSQL's pgoutput plugin (protocol version 1,
  * text format) exactly as sent: every column value stays the text the
  * primary's output function printed (null, unchanged-TOAST and text are told
- * apart, never turned into JS numbers or Dates). Unknown message types are
- * an error, never skipped silently.
+ * apart, never turned into JS numbers or Dates). A value of LARGE_VALUE_BYTES
+ * or more stays the bytes the primary sent (a view of the message, not a
+ * copy: valid only while the message is handled), so it is never held as a
+ * string too (its UTF-8 bytes are the text's, unchanged). Unknown message
+ * types are an error, never skipped silently.
  */
 
-export type TupleValue = string | null | { unchanged: true };
+/** Text, a large value's UTF-8 bytes, SQL NULL, or a TOASTed value the change left out. */
+export type TupleValue = string | Buffer | null | { unchanged: true };
+
+/** From this size on, a value is kept as its bytes (see the module comment). */
+export const LARGE_VALUE_BYTES = 256 * 1024;
+
+export const isUnchanged = (value: TupleValue | undefined): value is { unchanged: true } =>
+  value !== null && value !== undefined && typeof value === 'object' && !Buffer.isBuffer(value);
 
 export interface RelationColumn {
   name: string;
@@ -76,8 +86,10 @@ class Reader {
       const kind = String.fromCharCode(this.byte());
       if (kind === 'n') values.push(null);
       else if (kind === 'u') values.push({ unchanged: true });
-      else if (kind === 't') values.push(this.bytes(this.int32()).toString('utf8'));
-      else throw new Error(`pgoutput: column kind '${kind}' (only the text format is asked for)`);
+      else if (kind === 't') {
+        const bytes = this.bytes(this.int32());
+        values.push(bytes.length >= LARGE_VALUE_BYTES ? bytes : bytes.toString('utf8'));
+      } else throw new Error(`pgoutput: column kind '${kind}' (only the text format is asked for)`);
     }
     return values;
   }

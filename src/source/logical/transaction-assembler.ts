@@ -14,7 +14,11 @@
  *
  * Transactions that end at or below `skipThrough` (the replica already holds
  * them) are dropped; so are changes of tables outside the replication set.
- * Values are the primary's text, never parsed. An UPDATE whose new row
+ * Values are the primary's text, never parsed. A line is one flat string
+ * (built with join: a template literal would leave a tree of pieces several
+ * times the line's size), or, when it holds a large value (pgoutput.ts),
+ * written to the spool as it is escaped, never whole in memory
+ * (line-spool.ts). An UPDATE whose new row
  * leaves a TOASTed value out (unchanged) takes it from the old row when the
  * table sends it (REPLICA IDENTITY FULL); otherwise the line names the
  * column as unchanged and the replica fills it in from the key's earlier
@@ -38,6 +42,13 @@
  * table also notes whether its lines name every key at most once, as long
  * as the set of keys seen fits the memory budget (beyond it: unknown, so
  * not distinct).
+ *
+ * Memory: the open transaction's lines held in memory and its sets of keys
+ * together stay within `memoryBudget()` (the caller's budget less what it
+ * holds itself): past it, every table's lines go to disk, and a set of keys
+ * that alone passes it is given up. A table's lines go to disk too once
+ * they are more than `inlineLines` (such a share is never applied inline,
+ * logical-batch.ts, so holding them in memory gains nothing).
  */
 
 import { arrayLiteral } from '../../db/array-literal.js';
@@ -46,10 +57,10 @@ import { ReplicatorError } from '../../errors.js';
 import { keyTextIsCanonical } from '../../tables/key-text-canonical.js';
 import type { ReplicatedTable } from '../../tables/table-model.js';
 import type { ChangeCounts } from '../batch.js';
-import { copyValue } from './copy-text.js';
+import { copyBytes, copyValue } from './copy-text.js';
 import { LineSpool } from './line-spool.js';
 import type { Lsn } from './lsn.js';
-import type { PgOutputMessage, RelationColumn, TupleValue } from './pgoutput.js';
+import { isUnchanged, type PgOutputMessage, type RelationColumn, type TupleValue } from './pgoutput.js';
 
 /** The capture's message for a TRUNCATE that named a partition (db/migrations/004). */
 export const TRUNCATE_MESSAGE_PREFIX = 'pg-replicator-truncate';
@@ -116,7 +127,7 @@ export class TransactionAssembler {
     | { endLsn: Lsn; commitTime: bigint; xid: number; tables: Map<ReplicatedTable, TableChanges>; changes: number }
     | undefined;
   private seq = 0;
-  /** Bytes in memory across the open transaction (the caller spills past its budget). */
+  /** Bytes in memory across the open transaction: lines not spilled, and the sets of keys. */
   memory = 0;
 
   constructor(
@@ -139,6 +150,8 @@ export class TransactionAssembler {
     private readonly supersededBelow: Lsn = 0n,
     /** The earlier names of a table's column, from renames seen while running (column-renames.ts). */
     private readonly earlierNames: (relid: number, column: string) => string[] = () => [],
+    /** The most lines a table's share applied inline may have (BATCH_SIZE). */
+    private readonly inlineLines = Number.POSITIVE_INFINITY,
   ) {}
 
   get inTransaction(): boolean {
@@ -183,24 +196,22 @@ export class TransactionAssembler {
         this.relation(message);
         return;
       case 'insert':
-        this.change(message.relid, 'inserts', (map, changes) =>
-          changes.lines.add(this.upsertLine(map, message.row, null, changes)),
-        );
+        this.change(message.relid, 'inserts', (map, changes) => this.upsertLine(map, message.row, null, changes));
         return;
       case 'update':
         this.change(message.relid, 'updates', (map, changes) => {
           if (message.old && !this.carriesKey(map, message.old)) return;
-          const oldKey = message.old ? map.keyIndex.map((i) => message.old?.[i] ?? null) : null;
-          const newKey = map.keyIndex.map((i) => message.row[i]);
+          const oldKey = message.old ? map.keyIndex.map((i) => keyValue(message.old?.[i] ?? null)) : null;
+          const newKey = map.keyIndex.map((i) => keyValue(message.row[i] as TupleValue));
           const moved = oldKey?.some((v, i) => v !== newKey[i]) === true;
-          if (moved) changes.lines.add(this.deleteLine(map, message.old as TupleValue[], changes));
+          if (moved) this.deleteLine(map, message.old as TupleValue[], changes);
           const from = moved ? (oldKey as TupleValue[]).map((v) => (typeof v === 'string' ? v : null)) : null;
-          changes.lines.add(this.upsertLine(map, message.row, message.oldKind === 'O' ? message.old : null, changes, from));
+          this.upsertLine(map, message.row, message.oldKind === 'O' ? message.old : null, changes, from);
         });
         return;
       case 'delete':
         this.change(message.relid, 'deletes', (map, changes) => {
-          if (this.carriesKey(map, message.old)) changes.lines.add(this.deleteLine(map, message.old, changes));
+          if (this.carriesKey(map, message.old)) this.deleteLine(map, message.old, changes);
         });
         return;
       case 'truncate':
@@ -217,6 +228,8 @@ export class TransactionAssembler {
           changes.counts.truncates++;
           this.current.changes++;
         }
+        this.memory = 0;
+        for (const t of this.current?.tables.values() ?? []) this.memory += held(t);
         return;
       case 'message':
         if (!message.transactional && message.prefix === 'pg-replicator') {
@@ -334,14 +347,18 @@ export class TransactionAssembler {
       throw map.problem;
     }
     const changes = this.tableChanges(map.table, map.canonicalKeys);
-    const before = changes.lines.memory;
+    const before = held(changes);
     write(map, changes);
+    if (changes.lines.count > this.inlineLines) changes.lines.spill();
     changes.counts[kind]++;
     this.current.changes++;
-    this.memory += changes.lines.memory - before;
+    this.memory += held(changes) - before;
     if (this.memory > this.memoryBudget()) {
-      for (const t of this.current.tables.values()) t.lines.spill();
       this.memory = 0;
+      for (const t of this.current.tables.values()) {
+        t.lines.spill();
+        this.memory += held(t);
+      }
     }
   }
 
@@ -351,32 +368,33 @@ export class TransactionAssembler {
     old: TupleValue[] | null,
     changes: TableChanges,
     fromKey: Array<string | null> | null = null,
-  ): string {
+  ): void {
     const unchanged: string[] = [];
-    const values = map.index.map((i, c) => {
+    const values = map.index.map((i, c): string | Buffer => {
       const column = map.table.columns[c] as (typeof map.table.columns)[number];
       if (i < 0) return copyValue(column.hasMissing ? column.missingValue : null);
-      let value = row[i];
-      if (value !== null && typeof value === 'object') {
+      let value = row[i] as TupleValue;
+      if (isUnchanged(value)) {
         // A TOASTed value the UPDATE did not change: from the old row (REPLICA IDENTITY FULL), else filled in on the replica.
         const before = old?.[i];
-        if (before === undefined || (before !== null && typeof before === 'object')) {
+        if (before === undefined || isUnchanged(before)) {
           unchanged.push(column.name);
           return '\\N';
         }
         value = before;
       }
-      return copyValue(value as string | null);
+      // A large value's bytes are escaped as the line is written (addLine).
+      return Buffer.isBuffer(value) ? value : copyValue(value);
     });
     if (unchanged.length > 0) changes.unchanged = true;
     this.noteKey(
       changes,
-      map.keyIndex.map((i) => row[i] as TupleValue),
+      map.keyIndex.map((i) => keyValue(row[i] as TupleValue)),
     );
     const names = unchanged.length === 0 ? '\\N' : copyValue(arrayLiteral(unchanged));
     // A moved row with unchanged values inherits them from its old key.
     const from = map.table.keyColumns.map((_, j) => (unchanged.length > 0 && fromKey ? copyValue(fromKey[j] ?? null) : '\\N'));
-    return `${this.seq++}\t${names}\t${from.join('\t')}\tt\t${values.join('\t')}\n`;
+    addLine(changes.lines, [String(this.seq++), names, ...from, 't', ...values]);
   }
 
   /**
@@ -386,7 +404,7 @@ export class TransactionAssembler {
    * stream stops with the fix.
    */
   private carriesKey(map: RelationMap, old: TupleValue[]): boolean {
-    if (map.keyIndex.every((i) => typeof old[i] === 'string')) return true;
+    if (map.keyIndex.every((i) => typeof old[i] === 'string' || Buffer.isBuffer(old[i]))) return true;
     if (this.supersedes(map.table)) return false;
     throw identityChanged(map.table, 'without the key');
   }
@@ -405,20 +423,20 @@ export class TransactionAssembler {
     keys.bytes += text.length + KEY_OVERHEAD_BYTES;
   }
 
-  private deleteLine(map: RelationMap, old: TupleValue[], changes: TableChanges): string {
+  private deleteLine(map: RelationMap, old: TupleValue[], changes: TableChanges): void {
     this.noteKey(
       changes,
-      map.keyIndex.map((i) => old[i] as TupleValue),
+      map.keyIndex.map((i) => keyValue(old[i] as TupleValue)),
     );
     const keys = new Map(map.table.keyColumns.map((k, j) => [k, map.keyIndex[j] as number]));
     const values = map.table.columns.map((c) => {
       const i = keys.get(c.name);
       if (i === undefined) return '\\N';
-      const value = old[i];
+      const value = keyValue(old[i] as TupleValue);
       return copyValue(typeof value === 'string' ? value : null);
     });
     const from = map.table.keyColumns.map(() => '\\N');
-    return `${this.seq++}\t\\N\t${from.join('\t')}\tf\t${values.join('\t')}\n`;
+    addLine(changes.lines, [String(this.seq++), '\\N', ...from, 'f', ...values]);
   }
 }
 
@@ -441,5 +459,41 @@ function identityChanged(table: ReplicatedTable, identity: string): ReplicatorEr
   return new ReplicatorError(
     'SCHEMA_MISMATCH',
     `primary: changes of ${name} in the WAL came with a replica identity other than its replication key (${identity}; the key is ${table.keyColumns.join(', ')}): it was changed since the replicator checked it, and those UPDATEs and DELETEs cannot say which row they touched; set it back (ALTER TABLE ${name} REPLICA IDENTITY DEFAULT, or USING INDEX <a unique index on exactly the key>, or FULL; on each partition of a partitioned table), then run \`replicator resync ${name}\` as the table's owner: the table is copied afresh and those changes are superseded by the copy`,
+  );
+}
+
+/** What a table's share of the open transaction holds in memory. */
+const held = (changes: TableChanges): number => changes.lines.memory + (changes.keys?.bytes ?? 0);
+
+/** A key's value as text (a large value decoded: a key that size is unusual, and its text is compared). */
+const keyValue = (value: TupleValue): TupleValue => (Buffer.isBuffer(value) ? value.toString('utf8') : value);
+
+/**
+ * Adds the line of these fields (COPY text, or a large value's bytes, escaped
+ * here): one flat string made by join, or, with a large value, written to the
+ * spool as it is escaped (consecutive text fields in one piece).
+ */
+function addLine(lines: LineSpool, fields: (string | Buffer)[]): void {
+  const last = fields.length - 1;
+  if (!fields.some((f) => Buffer.isBuffer(f))) {
+    fields[last] = `${fields[last]}\n`;
+    lines.add((fields as string[]).join('\t'));
+    return;
+  }
+  lines.addStreamed(
+    (function* () {
+      let text = '';
+      for (let i = 0; i <= last; i++) {
+        const field = fields[i] as string | Buffer;
+        if (typeof field === 'string') text += field;
+        else {
+          if (text !== '') yield text;
+          text = '';
+          yield* copyBytes(field);
+        }
+        text += i === last ? '\n' : '\t';
+      }
+      yield text;
+    })(),
   );
 }
