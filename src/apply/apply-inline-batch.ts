@@ -41,8 +41,12 @@ export async function applyInlineBatch(
     counts.upserted += rows.upsertCount;
   });
   // Division by zero when the position did not move: the statement fails, nothing commits.
+  // Kept prepared: the same tables make the same text, batch after batch.
   const { rows } = await replica
-    .query<{ moved: number }>(`WITH ${ctes.join(',\n')} SELECT 1 / (SELECT pg_catalog.count(*) FROM moved)::int AS moved`, values)
+    .prepared<{ moved: number }>(
+      `WITH ${ctes.join(',\n')} SELECT 1 / (SELECT pg_catalog.count(*) FROM moved)::int AS moved`,
+      values,
+    )
     .catch((error: { sqlState?: string }) => {
       if (error.sqlState === '22012') throw positionMoved();
       throw error;

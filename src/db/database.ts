@@ -8,6 +8,7 @@
  * The few connections that live outside the pool (LISTEN, the replication
  * stream) are opened here too, the same way.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { redactSecrets } from '../config/redact-url.js';
 import { classifyDatabaseError } from './classify-error.js';
@@ -50,6 +51,10 @@ export function passwordsOf(url: string): string[] {
 }
 
 const prepared = new WeakSet<pg.PoolClient>();
+
+/** Statement texts kept prepared (Database.prepared), by name; at most MAX_PREPARED of them per process. */
+const statementNames = new Map<string, string>();
+const MAX_PREPARED = 200;
 
 export class Database {
   readonly role: DatabaseRole;
@@ -145,6 +150,26 @@ export class Database {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
     if (this.pooler) return this.transaction('BEGIN', (client) => client.query<R>(sql, params));
     return this.session((client) => client.query<R>(sql, params));
+  }
+
+  /**
+   * One statement kept prepared on each session that runs it, named by its
+   * text (a statement run often with other values: parsed and planned once
+   * per session; PostgreSQL re-plans it after DDL on what it names). Not
+   * behind a transaction-mode pooler, where sessions are shared: there it is
+   * a plain query().
+   */
+  prepared<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
+    if (this.pooler) return this.query<R>(sql, params);
+    let name = statementNames.get(sql);
+    if (name === undefined) {
+      name = `pg_replicator_${createHash('sha1').update(sql).digest('hex').slice(0, 24)}`;
+      // Bounded: statement texts beyond these run unprepared (each session keeps what it prepared).
+      if (statementNames.size < MAX_PREPARED) statementNames.set(sql, name);
+      else return this.query<R>(sql, params);
+    }
+    const config = { name, text: sql, values: params };
+    return this.session((client) => client.query<R>(config));
   }
 
   /** A session of its own for `work`; a session that failed is destroyed, not reused. */
