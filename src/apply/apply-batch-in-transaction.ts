@@ -19,12 +19,14 @@ import {
   type CopyProgress,
   type InlineRows,
   progressAfter,
+  type StagedRows,
   type TableBatch,
 } from '../source/batch.js';
 import type { SourceIdentity } from '../source/source-identity.js';
 import { stagingTable } from '../tables/staging-table.js';
 import type { ReplicatedTable } from '../tables/table-model.js';
 import { type AppliedCounts, noneApplied } from './applied-counts.js';
+import { copyNewRows, type NewRowsShare, onlyNewRows } from './copy-new-rows.js';
 import { parameterList, positionMoved, positionStatement, type ReplicaPosition } from './replica-position.js';
 import {
   clearAll,
@@ -95,27 +97,20 @@ export async function applyBatchInTransaction(
     }
   }
   const sources = new Map<TableBatch, RowSource>();
+  // Shares that only insert new keys are COPYed in when they arrive, unstaged (copy-new-rows.ts).
+  const newRows = new Set<NewRowsShare>();
+  const chunked = new Set(batch.copies.map((c) => c.table));
   for (const part of [...parts].reverse()) {
     await clear(replica, part, counts);
     const rows = part.rows;
     if (!rows) continue;
     if (rows.kind === 'inline') {
       sources.set(part, inlineSource(part.table, rows));
-      continue;
+    } else if (mode === 'upsert' && !chunked.has(part.table) && onlyNewRows(part)) {
+      newRows.add(part);
+    } else {
+      sources.set(part, await stageRows(replica, part.table, rows, staging++));
     }
-    const stage = stagingTable(part.table, `replicator_batch_${staging++}`, rows.ordered === true);
-    await replica.query(stage.create);
-    await rows.copyInto(replica.query(copyFrom(stage.copyFrom)));
-    for (const { seq, condition } of rows.truncatedBefore ?? []) {
-      await replica.query(dropTruncatedLines(stage.relation, condition), [seq]);
-    }
-    if (rows.ordered && rows.unchanged) {
-      const resolve = resolveUnchanged(part.table, stage.relation);
-      for (const sql of resolve.index) await replica.query(sql);
-      while (((await replica.query(resolve.pass)).rowCount ?? 0) > 0);
-    }
-    const from = stagedRows(part.table, stage.relation, rows.ordered === true && rows.distinctKeys !== true);
-    sources.set(part, () => ({ from, values: [] }));
   }
 
   const leave = async () => {
@@ -146,6 +141,14 @@ export async function applyBatchInTransaction(
       };
       if (mode === 'upsert') await copyChunk();
       const part = parts.find((t) => t.table === table);
+      if (part && onlyNewRows(part) && newRows.has(part)) {
+        const inserted = await copyNewRows(replica, part);
+        if (inserted !== null) {
+          counts.upserted += inserted;
+          continue;
+        }
+        sources.set(part, await stageRows(replica, part.table, part.rows, staging++));
+      }
       const source = part && sources.get(part);
       if (!part?.rows || !source) {
         if (mode === 'replace') await copyChunk();
@@ -174,6 +177,23 @@ export async function applyBatchInTransaction(
     await arrive();
   }
   return { counts, copied };
+}
+
+/** Streams a table's rows into a staging table and prepares them (partition TRUNCATEs, unchanged values). */
+async function stageRows(replica: pg.ClientBase, table: ReplicatedTable, rows: StagedRows, n: number): Promise<RowSource> {
+  const stage = stagingTable(table, `replicator_batch_${n}`, rows.ordered === true);
+  await replica.query(stage.create);
+  await rows.copyInto(replica.query(copyFrom(stage.copyFrom)));
+  for (const { seq, condition } of rows.truncatedBefore ?? []) {
+    await replica.query(dropTruncatedLines(stage.relation, condition), [seq]);
+  }
+  if (rows.ordered && rows.unchanged) {
+    const resolve = resolveUnchanged(table, stage.relation);
+    for (const sql of resolve.index) await replica.query(sql);
+    while (((await replica.query(resolve.pass)).rowCount ?? 0) > 0);
+  }
+  const from = stagedRows(table, stage.relation, rows.ordered === true && rows.distinctKeys !== true);
+  return () => ({ from, values: [] });
 }
 
 /** A table's rows of this batch as a FROM item, with the parameters a statement over it needs. */

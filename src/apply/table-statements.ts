@@ -119,6 +119,11 @@ function insertFrom(table: ReplicatedTable, relation: string): string {
     SELECT ${columns.map((c) => `r.${c}`).join(', ')} FROM ${relation}`;
 }
 
+/** COPY straight into the replica table, the columns in staging order (identity columns take the given values, as OVERRIDING SYSTEM VALUE). */
+export function copyIntoTable(table: ReplicatedTable): string {
+  return `COPY ${quoteQualified(table.table)} (${table.columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`;
+}
+
 /**
  * `skipIdentical`: a row the replica already holds, byte for byte, is left
  * alone (an initial copy meets many rows the change stream already brought;

@@ -62,6 +62,8 @@ export interface StagedRows {
    * the replica need not sort them to find it.
    */
   distinctKeys?: boolean;
+  /** copyInto may be called again after a call that failed (the lines are kept, not read once from a cursor). */
+  repeatable?: boolean;
   copyInto(sink: Writable): Promise<void>;
 }
 

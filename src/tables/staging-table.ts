@@ -28,6 +28,8 @@ export interface StagingTable {
   create: string;
   /** COPY ... FROM STDIN into it, columns in the order the primary sends them. */
   copyFrom: string;
+  /** How many fields a line has before the table's columns (its number, flags, old keys). */
+  prefixFields: number;
 }
 
 export function stagingTable(table: ReplicatedTable, name: string, ordered = false): StagingTable {
@@ -46,5 +48,6 @@ export function stagingTable(table: ReplicatedTable, name: string, ordered = fal
     relation,
     create: `CREATE TEMP TABLE ${quoteIdent(name)} (${[...sequence, `${UPSERT_FLAG} boolean NOT NULL`, ...columns].join(', ')}) ON COMMIT DROP`,
     copyFrom: `COPY ${relation} (${[...names, UPSERT_FLAG, ...table.columns.map((c) => quoteIdent(c.name))].join(', ')}) FROM STDIN`,
+    prefixFields: names.length + 1,
   };
 }

@@ -439,17 +439,55 @@ describe('logical mode: the inline path', () => {
       'the numeric-keyed table never went inline',
     );
 
-    // Past BATCH_SIZE (5000) lines: staged. Each key once: no DISTINCT ON; a key twice: sorted for its last line.
-    const statements = async () =>
+    // Only new keys are COPYed straight in; a key the replica already holds (written there by
+    // someone else) rolls the COPY back and the upsert applies the batch, with the primary's spelling.
+    await servers.replicaSql.query("INSERT INTO public.nk VALUES (7, 'replica only')");
+    const errorsBefore = service?.status.errorCount;
+    await servers.replicaSql.query('TRUNCATE public.seen');
+    await servers.primarySql.query("INSERT INTO public.nk VALUES (6, 'six'), (7.0, 'seven'), (8, 'eight')");
+    await converged('public.nk');
+    assert.deepEqual(await tableText(servers.replicaSql, 'public.nk'), [
+      '(1,b)',
+      '(2.5000,c)',
+      '(6,six)',
+      '(7.0,seven)',
+      '(8,eight)',
+    ]);
+    const fallback = await servers.replicaSql.query<{ q: string }>("SELECT q FROM public.seen WHERE tbl = 'nk'");
+    assert.equal(fallback.rows.length, 3, 'three rows written once each (the COPY was rolled back)');
+    assert.ok(
+      fallback.rows.every((r) => r.q.startsWith('INSERT')),
+      fallback.rows.map((r) => r.q.slice(0, 40)).join(' | '),
+    );
+    assert.equal(service?.status.errorCount, errorsBefore, 'no replication error');
+    await servers.replicaSql.query('TRUNCATE public.seen');
+    await servers.primarySql.query("INSERT INTO public.nk VALUES (9, 'nine'), (10, 'ten')");
+    await converged('public.nk');
+    const fresh = await servers.replicaSql.query<{ q: string }>("SELECT DISTINCT q FROM public.seen WHERE tbl = 'nk'");
+    assert.deepEqual(
+      fresh.rows.map((r) => r.q.slice(0, 4)),
+      ['COPY'],
+      'new keys only: COPYed',
+    );
+
+    // Past BATCH_SIZE (5000) lines: staged. Only new keys: COPYed straight in; each key once: no
+    // DISTINCT ON; a key twice: sorted for its last line.
+    const statements = async (kind = 'INSERT') =>
       (
         await servers.replicaSql.query<{ q: string }>(
-          "SELECT DISTINCT q FROM public.seen WHERE tbl = 'awkward' AND q LIKE 'INSERT%'",
+          "SELECT DISTINCT q FROM public.seen WHERE tbl = 'awkward' AND q LIKE $1 || '%'",
+          [kind],
         )
       ).rows.map((r) => r.q);
     await servers.replicaSql.query('TRUNCATE public.seen');
     await servers.primarySql.query(
       "INSERT INTO public.awkward SELECT g, 'bulk ' || g, '{}', '[]', '{\"a\"}', '\\x01', g, NULL FROM generate_series(1000, 7999) g",
     );
+    await converged('public.awkward');
+    assert.deepEqual(await statements(), [], 'only new keys: no upsert');
+    assert.equal((await statements('COPY')).length, 1, 'only new keys: one COPY into the table');
+    await servers.replicaSql.query('TRUNCATE public.seen');
+    await servers.primarySql.query("UPDATE public.awkward SET v = 'once' WHERE id BETWEEN 1000 AND 7999");
     await converged('public.awkward');
     const distinct = await statements();
     assert.equal(distinct.length, 1, distinct.join(' | '));

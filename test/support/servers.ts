@@ -164,8 +164,14 @@ export async function waitFor<T>(
   }
 }
 
-/** Every row of a table as its row::text, in key order: the byte-level comparison of two copies. */
+/**
+ * Every row of a table as its row::text, in key order: the byte-level
+ * comparison of two copies. The alias is one no column is named (a column
+ * named like the alias would be compared alone).
+ */
 export async function tableText(client: pg.Client, table: string, orderBy = '1'): Promise<string[]> {
-  const { rows } = await client.query<{ r: string }>(`SELECT t::text AS r FROM ${table} t ORDER BY ${orderBy}`);
+  const { rows } = await client.query<{ r: string }>(
+    `SELECT "table text row"::text AS r FROM ${table} AS "table text row" ORDER BY ${orderBy}`,
+  );
   return rows.map((r) => r.r);
 }

@@ -108,6 +108,7 @@ export function logicalBatch(
               truncatedBefore: part.partitions,
               // One transaction's lines, each naming another key: no sort on the replica.
               distinctKeys: !part.unchanged && shares.length === 1 && shares[0]?.distinctKeys === true,
+              repeatable: true,
               copyInto: (sink) =>
                 pipeline(
                   Readable.from(
