@@ -333,6 +333,9 @@ describe('logical mode: the inline path', () => {
       false,
       'a moved key: its delete line and its insert',
     );
+    assert.equal(distinct([[insert(r, ['1', 'a']), insert(r, ['2', 'b']), insert(r, ['3', 'c'])]]), true, 'inserts alone');
+    assert.equal(distinct([[remove(r, '1', 2), insert(r, ['1', 'a'])]]), false, 'a key deleted, then inserted again');
+    assert.equal(distinct([[insert(r, ['1', 'a']), remove(r, '1', 2)]]), false, 'a key inserted, then deleted');
     assert.equal(distinct([[insert(r, ['1', 'a'])], [insert(r, ['2', 'b'])]]), false, 'two transactions: not known');
     assert.equal(
       distinct([[insert(r, ['1', 'a']), { tag: 'truncate', relids: [r] }, insert(r, ['1', 'b']), insert(r, ['2', 'b'])]]),

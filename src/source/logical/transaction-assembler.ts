@@ -88,7 +88,28 @@ export interface TableChanges {
   /** Known: every line names a different key (see the module comment). */
   distinctKeys: boolean;
   /** The keys seen while the transaction is open (released at its commit); null once not distinct or past the budget. */
-  keys: { seen: Set<string>; bytes: number } | null;
+  keys: KeySet | null;
+}
+
+/**
+ * Keys named so far. While every line is an INSERT they are only listed (the
+ * primary's unique key makes them distinct: hashing 200,000 keys of a bulk
+ * load would be work for nothing); the first other change, or a partition's
+ * TRUNCATE, moves them into the set, which then checks every key.
+ */
+interface KeySet {
+  seen: Set<string>;
+  inserted: string[] | null;
+  bytes: number;
+}
+
+const newKeySet = (): KeySet => ({ seen: new Set(), inserted: [], bytes: 0 });
+
+/** From now on every key is checked against the set. */
+function settleInserted(keys: KeySet | null): void {
+  if (!keys?.inserted) return;
+  for (const k of keys.inserted) keys.seen.add(k);
+  keys.inserted = null;
 }
 
 export interface Transaction {
@@ -196,7 +217,7 @@ export class TransactionAssembler {
         this.relation(message);
         return;
       case 'insert':
-        this.change(message.relid, 'inserts', (map, changes) => this.upsertLine(map, message.row, null, changes));
+        this.change(message.relid, 'inserts', (map, changes) => this.upsertLine(map, message.row, null, changes, null, true));
         return;
       case 'update':
         this.change(message.relid, 'updates', (map, changes) => {
@@ -222,7 +243,7 @@ export class TransactionAssembler {
           const changes = this.tableChanges(table);
           changes.lines.discard();
           changes.distinctKeys = map?.canonicalKeys === true;
-          changes.keys = changes.distinctKeys ? { seen: new Set(), bytes: 0 } : null;
+          changes.keys = changes.distinctKeys ? newKeySet() : null;
           changes.truncated = true;
           changes.partitions = [];
           changes.counts.truncates++;
@@ -306,6 +327,7 @@ export class TransactionAssembler {
     const changes = this.tableChanges(table);
     // After the table's own TRUNCATE with nothing since (a TRUNCATE of the root fires every partition's trigger too): nothing to add.
     if (changes.truncated && changes.lines.bytes === 0) return;
+    settleInserted(changes.keys);
     changes.partitions.push({
       partition: Number(match[2]),
       changeId: match[3] as string,
@@ -328,7 +350,7 @@ export class TransactionAssembler {
         lines: new LineSpool(),
         counts: { inserts: 0, updates: 0, deletes: 0, truncates: 0 },
         distinctKeys: canonicalKeys,
-        keys: canonicalKeys ? { seen: new Set(), bytes: 0 } : null,
+        keys: canonicalKeys ? newKeySet() : null,
       };
       current.tables.set(table, changes);
     }
@@ -368,6 +390,7 @@ export class TransactionAssembler {
     old: TupleValue[] | null,
     changes: TableChanges,
     fromKey: Array<string | null> | null = null,
+    insert = false,
   ): void {
     const unchanged: string[] = [];
     const values = map.index.map((i, c): string | Buffer => {
@@ -390,6 +413,7 @@ export class TransactionAssembler {
     this.noteKey(
       changes,
       map.keyIndex.map((i) => keyValue(row[i] as TupleValue)),
+      insert,
     );
     const names = unchanged.length === 0 ? '\\N' : copyValue(arrayLiteral(unchanged));
     // A moved row with unchanged values inherits them from its old key.
@@ -409,18 +433,28 @@ export class TransactionAssembler {
     throw identityChanged(map.table, 'without the key');
   }
 
-  /** A line names this key: still distinct? */
-  private noteKey(changes: TableChanges, key: TupleValue[]): void {
+  /** A line names this key (`insert`: an INSERT's line): still distinct? */
+  private noteKey(changes: TableChanges, key: TupleValue[], insert = false): void {
     const keys = changes.keys;
     if (!keys) return;
     const text = key.length === 1 ? key[0] : key.every((v) => typeof v === 'string') ? key.map(copyValue).join('\t') : null;
-    if (typeof text !== 'string' || keys.seen.has(text) || keys.bytes > this.memoryBudget()) {
+    if (typeof text !== 'string' || keys.bytes > this.memoryBudget()) {
+      changes.distinctKeys = false;
+      changes.keys = null;
+      return;
+    }
+    keys.bytes += text.length + KEY_OVERHEAD_BYTES;
+    if (insert && keys.inserted) {
+      keys.inserted.push(text);
+      return;
+    }
+    settleInserted(keys);
+    if (keys.seen.has(text)) {
       changes.distinctKeys = false;
       changes.keys = null;
       return;
     }
     keys.seen.add(text);
-    keys.bytes += text.length + KEY_OVERHEAD_BYTES;
   }
 
   private deleteLine(map: RelationMap, old: TupleValue[], changes: TableChanges): void {
