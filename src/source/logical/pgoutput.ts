@@ -36,10 +36,14 @@ export type PgOutputMessage =
   | { tag: 'other' };
 
 class Reader {
-  offset = 0;
-  constructor(private readonly buffer: Buffer) {}
+  constructor(
+    private readonly buffer: Buffer,
+    public offset: number,
+  ) {}
   byte(): number {
-    return this.buffer.readUInt8(this.offset++);
+    const b = this.buffer[this.offset++];
+    if (b === undefined) throw new Error('pgoutput: message ends early');
+    return b;
   }
   int16(): number {
     const v = this.buffer.readInt16BE(this.offset);
@@ -81,22 +85,33 @@ class Reader {
   }
   tuple(): TupleValue[] {
     const n = this.int16();
-    const values: TupleValue[] = [];
+    const values: TupleValue[] = new Array(n);
     for (let i = 0; i < n; i++) {
-      const kind = String.fromCharCode(this.byte());
-      if (kind === 'n') values.push(null);
-      else if (kind === 'u') values.push({ unchanged: true });
-      else if (kind === 't') {
-        const bytes = this.bytes(this.int32());
-        values.push(bytes.length >= LARGE_VALUE_BYTES ? bytes : bytes.toString('utf8'));
-      } else throw new Error(`pgoutput: column kind '${kind}' (only the text format is asked for)`);
+      const kind = this.byte();
+      if (kind === KIND_NULL) values[i] = null;
+      else if (kind === KIND_UNCHANGED) values[i] = UNCHANGED;
+      else if (kind === KIND_TEXT) {
+        const length = this.int32();
+        const start = this.offset;
+        const end = start + length;
+        if (end > this.buffer.length) throw new Error('pgoutput: message ends early');
+        this.offset = end;
+        // Decoded from the message in place (no view made first): most values are small.
+        values[i] = length >= LARGE_VALUE_BYTES ? this.buffer.subarray(start, end) : this.buffer.toString('utf8', start, end);
+      } else throw new Error(`pgoutput: column kind '${String.fromCharCode(kind)}' (only the text format is asked for)`);
     }
     return values;
   }
 }
 
-export function decodePgOutput(buffer: Buffer): PgOutputMessage {
-  const r = new Reader(buffer);
+const KIND_NULL = 0x6e; // n
+const KIND_UNCHANGED = 0x75; // u
+const KIND_TEXT = 0x74; // t
+const UNCHANGED: { unchanged: true } = Object.freeze({ unchanged: true });
+
+/** The message that starts at `offset` of `buffer` (an XLogData's payload: read in place, not copied). */
+export function decodePgOutput(buffer: Buffer, offset = 0): PgOutputMessage {
+  const r = new Reader(buffer, offset);
   const tag = String.fromCharCode(r.byte());
   switch (tag) {
     case 'B':

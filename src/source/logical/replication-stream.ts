@@ -99,7 +99,7 @@ export class ReplicationStream {
         if (kind === 0x77 /* w: XLogData */) {
           const walEnd = chunk.readBigUInt64BE(9);
           if (walEnd > stream.received) stream.received = walEnd;
-          handlers.onMessage(decodePgOutput(chunk.subarray(25)));
+          handlers.onMessage(decodePgOutput(chunk, 25));
         } else if (kind === 0x6b /* k: keepalive */) {
           const walEnd = chunk.readBigUInt64BE(1);
           if (walEnd > stream.received) stream.received = walEnd;
