@@ -112,6 +112,7 @@ export async function startService(config: Config, urls: ServiceUrls, log: Logge
     () => loop.currentTables(),
     status,
     () => loop.lastKnownSnapshot(),
+    source instanceof LogicalSource ? () => source.backlog : undefined,
   );
 
   // Compares every table with the primary in the background, within VERIFY_SHARE of the time (0: off).

@@ -26,7 +26,10 @@ export const statusSchema = {
     last_batch_lag_ms: nullable('number', {
       description: 'The same for the last batch committed, kept once caught up; null before the first batch',
     }),
-    backlog: nullable('integer', { description: 'Captured changes the replica does not hold yet; null until first counted' }),
+    backlog: nullable('integer', {
+      description:
+        'Captured changes the replica does not hold yet; null until first counted. Logical mode: the changes received from the slot and not yet on the replica (WAL not yet decoded: retained_wal_bytes)',
+    }),
     batches: { type: 'integer', description: 'Batches committed on the replica since this process started' },
     capture_mode: {
       type: 'string',

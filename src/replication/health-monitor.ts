@@ -37,6 +37,8 @@ export class HealthMonitor {
     private readonly tables: () => readonly ReplicatedTable[],
     private readonly status: ReplicationStatus,
     private readonly replicaSnapshot: () => string | null | undefined,
+    /** The source counts its own backlog (the WAL source: what it received); else the change logs are counted. */
+    private readonly sourceBacklog?: () => number,
     private readonly everyMs = 2000,
   ) {}
 
@@ -53,6 +55,10 @@ export class HealthMonitor {
     const [primaryUp, replicaUp] = await Promise.all([reachable(this.primary), reachable(this.replica)]);
     this.status.primaryReachable = primaryUp;
     this.status.replicaReachable = replicaUp;
+    if (this.sourceBacklog) {
+      this.status.backlog = this.sourceBacklog();
+      return;
+    }
     const snapshot = this.replicaSnapshot();
     if (primaryUp && snapshot !== undefined && snapshot !== null) {
       try {

@@ -126,6 +126,18 @@ export class LogicalSource implements Source {
   private lastPrune = 0;
   private lastSlotCheck = 0;
   private readonly renames = new ColumnRenames();
+  /**
+   * Changes received from the slot that the replica does not hold yet: the
+   * open transaction's, those waiting and the batch being applied. (WAL not
+   * yet decoded is not counted: retainedBytes tells that.)
+   */
+  get backlog(): number {
+    let changes = this.assembler?.openChanges ?? 0;
+    for (const tx of this.ready) changes += tx.changes;
+    for (const tx of this.inflight ?? []) changes += tx.changes;
+    return changes;
+  }
+
   /** Bytes of WAL the slot retains (pg_current_wal_lsn() - confirmed_flush_lsn), as last read. */
   retainedBytes: number | null = null;
 

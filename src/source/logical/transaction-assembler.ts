@@ -179,6 +179,11 @@ export class TransactionAssembler {
     return this.current !== undefined;
   }
 
+  /** Changes of the open transaction received so far. */
+  get openChanges(): number {
+    return this.current?.changes ?? 0;
+  }
+
   handle(message: PgOutputMessage): void {
     switch (message.tag) {
       case 'begin':
