@@ -98,7 +98,7 @@ export async function applyBatchInTransaction(
   }
   const sources = new Map<TableBatch, RowSource>();
   // Shares that only insert new keys are COPYed in when they arrive, unstaged (copy-new-rows.ts).
-  const newRows = new Set<NewRowsShare>();
+  const newRows = new Map<TableBatch, NewRowsShare>();
   const chunked = new Set(batch.copies.map((c) => c.table));
   for (const part of [...parts].reverse()) {
     await clear(replica, part, counts);
@@ -107,7 +107,7 @@ export async function applyBatchInTransaction(
     if (rows.kind === 'inline') {
       sources.set(part, inlineSource(part.table, rows));
     } else if (mode === 'upsert' && !chunked.has(part.table) && onlyNewRows(part)) {
-      newRows.add(part);
+      newRows.set(part, part);
     } else {
       sources.set(part, await stageRows(replica, part.table, rows, staging++));
     }
@@ -141,13 +141,14 @@ export async function applyBatchInTransaction(
       };
       if (mode === 'upsert') await copyChunk();
       const part = parts.find((t) => t.table === table);
-      if (part && onlyNewRows(part) && newRows.has(part)) {
-        const inserted = await copyNewRows(replica, part);
+      const share = part && newRows.get(part);
+      if (share) {
+        const inserted = await copyNewRows(replica, share);
         if (inserted !== null) {
           counts.upserted += inserted;
           continue;
         }
-        sources.set(part, await stageRows(replica, part.table, part.rows, staging++));
+        sources.set(share, await stageRows(replica, share.table, share.rows, staging++));
       }
       const source = part && sources.get(part);
       if (!part?.rows || !source) {

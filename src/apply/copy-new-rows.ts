@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { StagedRows, TableBatch } from '../source/batch.js';
-import { stagingTable } from '../tables/staging-table.js';
+import { stagingPrefixFields } from '../tables/staging-table.js';
 import { dropLeadingFields } from './drop-leading-fields.js';
 import { copyIntoTable } from './table-statements.js';
 
@@ -26,8 +26,9 @@ export type NewRowsShare = TableBatch & { rows: StagedRows };
  * Whether the share's lines are all inserts, and can be read again should
  * the COPY fail. Inserts alone name each key once (the primary's unique key
  * refuses a second live row with an equal key; only a delete or an update
- * between them could free it), so no line overrides another. (Only when upserting, and not
- * for a table with a copy chunk in the batch: the caller's to check.)
+ * between them could free it), so no line overrides another. (Only when
+ * upserting, and not for a table with a copy chunk in the batch: the
+ * caller's to check.)
  */
 export function onlyNewRows(part: TableBatch): part is NewRowsShare {
   const rows = part.rows;
@@ -39,9 +40,8 @@ export function onlyNewRows(part: TableBatch): part is NewRowsShare {
 
 /** The rows inserted, or null when the savepoint was rolled back and the share must be applied the staged way. */
 export async function copyNewRows(replica: pg.ClientBase, part: NewRowsShare): Promise<number | null> {
-  const layout = stagingTable(part.table, SAVEPOINT, part.rows.ordered === true);
   await replica.query(`SAVEPOINT ${SAVEPOINT}`);
-  const strip = dropLeadingFields(layout.prefixFields);
+  const strip = dropLeadingFields(stagingPrefixFields(part.table, part.rows.ordered === true));
   const sink = replica.query(copyFrom(copyIntoTable(part.table)));
   const into = pipeline(strip, sink);
   const [read, copied] = await Promise.allSettled([part.rows.copyInto(strip), into]);

@@ -28,8 +28,16 @@ export interface StagingTable {
   create: string;
   /** COPY ... FROM STDIN into it, columns in the order the primary sends them. */
   copyFrom: string;
-  /** How many fields a line has before the table's columns (its number, flags, old keys). */
-  prefixFields: number;
+}
+
+/** The columns a staging line has before the table's own, in line order (ordered: number, unchanged, old keys; then the flag). */
+function prefixColumns(table: ReplicatedTable, ordered: boolean): string[] {
+  return [...(ordered ? [SEQUENCE_COLUMN, UNCHANGED_COLUMN, ...table.keyColumns.map(fromKeyColumn)] : []), UPSERT_FLAG];
+}
+
+/** How many fields a staging line has before the table's columns. */
+export function stagingPrefixFields(table: ReplicatedTable, ordered: boolean): number {
+  return prefixColumns(table, ordered).length;
 }
 
 export function stagingTable(table: ReplicatedTable, name: string, ordered = false): StagingTable {
@@ -43,11 +51,9 @@ export function stagingTable(table: ReplicatedTable, name: string, ordered = fal
         ...table.keyColumns.map((k) => `${fromKeyColumn(k)} ${baseType(k)}`),
       ]
     : [];
-  const names = ordered ? [SEQUENCE_COLUMN, UNCHANGED_COLUMN, ...table.keyColumns.map(fromKeyColumn)] : [];
   return {
     relation,
     create: `CREATE TEMP TABLE ${quoteIdent(name)} (${[...sequence, `${UPSERT_FLAG} boolean NOT NULL`, ...columns].join(', ')}) ON COMMIT DROP`,
-    copyFrom: `COPY ${relation} (${[...names, UPSERT_FLAG, ...table.columns.map((c) => quoteIdent(c.name))].join(', ')}) FROM STDIN`,
-    prefixFields: names.length + 1,
+    copyFrom: `COPY ${relation} (${[...prefixColumns(table, ordered), ...table.columns.map((c) => quoteIdent(c.name))].join(', ')}) FROM STDIN`,
   };
 }
