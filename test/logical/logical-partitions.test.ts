@@ -6,7 +6,9 @@
  * partition dropped, the ones after kept), of a sub-partitioned partition and
  * of the root; a partition created after the table was added (its rows and
  * its TRUNCATE); partitions attached with rows, detached and dropped (the
- * table copied afresh); a forged TRUNCATE message clears nothing. Every
+ * table copied afresh); a forged TRUNCATE message clears nothing; a
+ * transaction of new rows naming every level goes in by one COPY through the
+ * replica's root. Every
  * step changes the table, and every row's row::text is compared on both sides.
  */
 import assert from 'node:assert/strict';
@@ -15,7 +17,7 @@ import { addTable } from '../../src/capture/replication-set.js';
 import { Database } from '../../src/db/database.js';
 import type { Service } from '../../src/service.js';
 import { BYSTANDER } from '../support/bystander-traps.js';
-import { type TestServers, tableText, waitFor } from '../support/servers.js';
+import { REPLICATOR_ROLE, type TestServers, tableText, waitFor } from '../support/servers.js';
 import { startInProcess } from '../support/service.js';
 import { LOGICAL_ENV, startLogicalServers } from './logical-servers.js';
 
@@ -222,5 +224,43 @@ describe('logical mode: partitioned tables', () => {
     const replica = await converged('after a forged message');
     assert.ok(replica.includes('(70,eu,80,hi)'));
     assert.ok(replica.includes('(71,eu,1,lo)'));
+  });
+
+  it('applies a transaction of new rows naming partitions at every level by one COPY through the root', async () => {
+    // The fresh copy the forged message asked for is over first (it rewrites every row).
+    const requested = await copyRequestedAt();
+    await waitFor(
+      'the fresh copy done',
+      async () =>
+        (
+          await servers.replicaSql.query(
+            "SELECT done AND requested_at = $1::timestamptz AS over FROM replicator.copy_progress WHERE table_name = 'readings'",
+            [requested],
+          )
+        ).rows[0]?.over === true,
+      60_000,
+    );
+    // Which statement wrote each row on the replica (an ALWAYS trigger on the root reaches every partition).
+    await servers.replicaSql.query(`CREATE TABLE public.readings_seen (q text);
+      CREATE FUNCTION public.readings_note() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO public.readings_seen VALUES (pg_catalog.current_query()); RETURN NULL; END $$;
+      CREATE TRIGGER note AFTER INSERT OR UPDATE ON public.readings FOR EACH ROW EXECUTE FUNCTION public.readings_note();
+      ALTER TABLE public.readings ENABLE ALWAYS TRIGGER note;
+      GRANT INSERT ON public.readings_seen TO ${REPLICATOR_ROLE}`);
+    await servers.primarySql.query(`BEGIN;
+      INSERT INTO readings_eu_lo VALUES (80, 'eu', 3, 'leaf');
+      INSERT INTO readings_eu VALUES (81, 'eu', 50, E'middle\\ttab');
+      INSERT INTO readings VALUES (82, 'sa', 2, NULL), (83, 'eu', 60, 'root');
+      COMMIT`);
+    const replica = await converged('new rows naming every level');
+    for (const row of ['(80,eu,3,leaf)', '(81,eu,50,"middle\ttab")', '(82,sa,2,)', '(83,eu,60,root)']) {
+      assert.ok(replica.includes(row), row);
+    }
+    const seen = await servers.replicaSql.query<{ q: string }>('SELECT q FROM public.readings_seen');
+    assert.equal(seen.rows.length, 4, 'each row written once');
+    assert.ok(
+      seen.rows.every((r) => r.q.startsWith('COPY')),
+      seen.rows.map((r) => r.q.slice(0, 40)).join(' | '),
+    );
   });
 });
