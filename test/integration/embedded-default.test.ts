@@ -2,14 +2,18 @@
  * The zero-configuration path of the README: `replicator run` with no
  * database configured starts two embedded servers and prints commands that
  * work as printed (run here through the shell and psql, as a user would).
+ * The embedded server itself: a start that fails and a stop after its
+ * process died both return (the tests' servers start the same way).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { startEmbeddedServer } from '../../src/embedded/embedded-server.js';
+import type { ReplicatorError } from '../../src/errors.js';
 import { type RunningReplicator, startReplicator } from '../support/cli.js';
 import { waitFor } from '../support/servers.js';
 
@@ -55,5 +59,51 @@ describe('embedded default', () => {
       return out.includes('(2 rows)') && out.includes('alice.j@example.com');
     });
     assert.match(await run(commands.find((c) => c.endsWith('/health')) as string), /"status":"ok"/);
+  });
+});
+
+describe('embedded server start and stop', () => {
+  const bounded = <T>(what: string, promise: Promise<T>, ms: number) =>
+    Promise.race([
+      promise,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: still waiting after ${ms} ms`)), ms).unref()),
+    ]);
+
+  it('a server that cannot start is one clear error, never a wait without end', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'pg-replicator-embedded-'));
+    try {
+      // The server exits at once on a bad setting, as it does when another process took its port.
+      const started = startEmbeddedServer({ dataDir, settings: { max_connections: 'not-a-number' } });
+      await assert.rejects(bounded('startEmbeddedServer', started, 120_000), (error: Error) => {
+        assert.equal((error as ReplicatorError).code, 'EMBEDDED_START_FAILED');
+        assert.match(error.message, /did not start .*delete the folder to start afresh/);
+        return true;
+      });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('stop() returns for a server whose process already died', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'pg-replicator-embedded-'));
+    try {
+      const server = await startEmbeddedServer({ dataDir, password: 'x' });
+      const pid = Number(readFileSync(path.join(dataDir, 'pgdata', 'postmaster.pid'), 'utf8').split('\n')[0]);
+      process.kill(pid, 'SIGKILL');
+      await waitFor('the server process gone', async () => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      await bounded('stop()', server.stop(), 20_000);
+      // And it starts again on the same data, then stops as usual.
+      await bounded('restart()', server.restart(), 60_000);
+      await bounded('stop()', server.stop(), 40_000);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

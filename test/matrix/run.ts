@@ -96,8 +96,11 @@ function formatDuration(seconds: number): string {
   return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
 }
 
+/** A pair's file name in test-output/matrix/. */
+const pairName = (pair: Pair) => `${pair.primary}-${pair.replica}`.replaceAll('/', '_');
+
 async function runPair(pair: Pair, files: string[], timeoutSeconds: number): Promise<PairResult> {
-  const name = `${pair.primary}-${pair.replica}`.replaceAll('/', '_');
+  const name = pairName(pair);
   const log = path.join(OUTPUT, `${name}.log`);
   const records = path.join(OUTPUT, `${name}.jsonl`);
   rmSync(log, { force: true });
@@ -168,6 +171,13 @@ async function runPair(pair: Pair, files: string[], timeoutSeconds: number): Pro
   };
 }
 
+/** The end of a failed pair's log, where a test still running when it was stopped shows (CI keeps no files). */
+function logTail(pair: Pair, lines = 60): string {
+  const log = path.join(OUTPUT, `${pairName(pair)}.log`);
+  const text = existsSync(log) ? readFileSync(log, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '(no log)';
+  return `--- the last ${lines} lines of ${path.relative(ROOT, log)} ---\n${text}\n---`;
+}
+
 const passed = (r: PairResult) => r.exitCode === 0 && !r.timedOut && r.failed === 0 && r.tests > 0;
 
 function table(results: PairResult[]): string {
@@ -214,6 +224,7 @@ async function main(): Promise<number> {
     console.log(
       `[${i + 1}/${pairs.length}] primary ${pair.primary} → replica ${pair.replica}: ${passed(result) ? 'pass' : 'FAIL'}, ${result.tests - result.failed}/${result.tests} tests passed in ${formatDuration(result.seconds)}${passed(result) ? '' : ` — ${result.firstFailure}`}`,
     );
+    if (!passed(result)) console.log(logTail(result));
   }
   console.log(
     `\n${table(results)}\n\n${results.filter(passed).length}/${results.length} pairs passed in ${formatDuration((Date.now() - started) / 1000)}`,

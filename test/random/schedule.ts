@@ -21,30 +21,48 @@ export interface ScheduleContext {
   events: string[];
 }
 
-/** Runs DDL on the primary in its own transaction, waiting at most 10 s for writers' locks, retried. */
-async function onPrimary(ctx: ScheduleContext, sql: string): Promise<void> {
+/**
+ * Sessions with a transaction open for over 5 s: who held the lock the DDL
+ * waited for (the lock is gone by the time the error is caught, the holder's
+ * transaction rarely is).
+ */
+async function longTransactions(client: pg.Client): Promise<string> {
+  const { rows } = await client
+    .query<{ who: string }>(
+      `SELECT format('pid %s (%s) %s for %s: %s', pid, application_name, state,
+                     date_trunc('millisecond', now() - xact_start), left(query, 200)) AS who
+         FROM pg_catalog.pg_stat_activity
+        WHERE xact_start < now() - interval '5 s' AND pid <> pg_catalog.pg_backend_pid()`,
+    )
+    .catch((error: Error) => ({ rows: [{ who: `(could not read pg_stat_activity: ${error.message})` }] }));
+  return rows.map((r) => r.who).join('; ') || 'none';
+}
+
+/**
+ * Runs DDL on one server in its own transaction, waiting at most 10 s for
+ * writers' locks, retried; the last failure names the sessions with long
+ * transactions open.
+ */
+async function runDdl(client: pg.Client, server: string, sql: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await ctx.primary.query(`BEGIN; SET LOCAL lock_timeout = '10s'; ${sql}; COMMIT`);
+      await client.query(`BEGIN; SET LOCAL lock_timeout = '10s'; ${sql}; COMMIT`);
       return;
     } catch (error) {
-      await ctx.primary.query('ROLLBACK').catch(() => {});
-      if (attempt >= 5 || !['55P03', '40P01'].includes((error as { code?: string }).code ?? '')) throw error;
+      await client.query('ROLLBACK').catch(() => {});
+      const code = (error as { code?: string }).code ?? '';
+      if (!['55P03', '40P01'].includes(code)) throw error;
+      if (attempt >= 5)
+        throw new Error(
+          `${server}: "${sql}" failed ${attempt} times (${code}: ${(error as Error).message}); long transactions open: ${await longTransactions(client)}`,
+          { cause: error },
+        );
     }
   }
 }
 
-async function onReplica(ctx: ScheduleContext, sql: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await ctx.replica.query(`BEGIN; SET LOCAL lock_timeout = '10s'; ${sql}; COMMIT`);
-      return;
-    } catch (error) {
-      await ctx.replica.query('ROLLBACK').catch(() => {});
-      if (attempt >= 5 || !['55P03', '40P01'].includes((error as { code?: string }).code ?? '')) throw error;
-    }
-  }
-}
+const onPrimary = (ctx: ScheduleContext, sql: string) => runDdl(ctx.primary, 'primary', sql);
+const onReplica = (ctx: ScheduleContext, sql: string) => runDdl(ctx.replica, 'replica', sql);
 
 /** Both servers, in the given order, with a pause between. */
 async function both(
