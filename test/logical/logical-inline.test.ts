@@ -472,6 +472,20 @@ describe('logical mode: the inline path', () => {
       ['COPY'],
       'new keys only: COPYed',
     );
+    // Row-level security on the replica table: COPY FROM is refused (0A000) for a login
+    // under a policy; the COPY is rolled back and the upsert, which policies allow, applies the rows.
+    await servers.replicaSql.query(`ALTER TABLE public.nk ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY replicated ON public.nk TO ${REPLICATOR_ROLE} USING (true) WITH CHECK (true); TRUNCATE public.seen`);
+    await servers.primarySql.query("INSERT INTO public.nk VALUES (11, 'eleven'), (12, 'twelve')");
+    await converged('public.nk');
+    const underPolicy = await servers.replicaSql.query<{ q: string }>("SELECT q FROM public.seen WHERE tbl = 'nk'");
+    assert.equal(underPolicy.rows.length, 2, 'two rows written once each');
+    assert.ok(
+      underPolicy.rows.every((r) => r.q.startsWith('INSERT')),
+      `under row-level security, upserted: ${underPolicy.rows.map((r) => r.q.slice(0, 40)).join(' | ')}`,
+    );
+    assert.equal(service?.status.errorCount, errorsBefore, 'no replication error under row-level security');
+    await servers.replicaSql.query('ALTER TABLE public.nk DISABLE ROW LEVEL SECURITY; DROP POLICY replicated ON public.nk');
 
     // Past BATCH_SIZE (5000) lines: staged. Only new keys: COPYed straight in; each key once: no
     // DISTINCT ON; a key twice: sorted for its last line.
