@@ -22,17 +22,20 @@ export interface ScheduleContext {
 }
 
 /**
- * Sessions with a transaction open for over 5 s: who held the lock the DDL
- * waited for (the lock is gone by the time the error is caught, the holder's
- * transaction rarely is).
+ * Who held the lock the DDL waited for, and what they wait for in turn: the
+ * sessions with a transaction open for over 5 s, and every session that is
+ * not idle (the lock is gone by the time the error is caught; the holder's
+ * transaction and what keeps it open rarely are).
  */
-async function longTransactions(client: pg.Client): Promise<string> {
+async function sessions(client: pg.Client): Promise<string> {
   const { rows } = await client
     .query<{ who: string }>(
-      `SELECT format('pid %s (%s) %s for %s: %s', pid, application_name, state,
-                     date_trunc('millisecond', now() - xact_start), left(query, 200)) AS who
+      `SELECT format('pid %s (%s) %s%s for %s: %s', pid, application_name, state,
+                     coalesce(' waiting on ' || wait_event_type || ':' || wait_event, ''),
+                     date_trunc('millisecond', now() - coalesce(xact_start, query_start)), left(query, 160)) AS who
          FROM pg_catalog.pg_stat_activity
-        WHERE xact_start < now() - interval '5 s' AND pid <> pg_catalog.pg_backend_pid()`,
+        WHERE pid <> pg_catalog.pg_backend_pid() AND backend_type IN ('client backend', 'walsender')
+          AND (xact_start < now() - interval '5 s' OR state <> 'idle')`,
     )
     .catch((error: Error) => ({ rows: [{ who: `(could not read pg_stat_activity: ${error.message})` }] }));
   return rows.map((r) => r.who).join('; ') || 'none';
@@ -40,10 +43,9 @@ async function longTransactions(client: pg.Client): Promise<string> {
 
 /**
  * Runs DDL on one server in its own transaction, waiting at most 10 s for
- * writers' locks, retried; the last failure names the sessions with long
- * transactions open.
+ * writers' locks, retried; the last failure lists the sessions on both servers.
  */
-async function runDdl(client: pg.Client, server: string, sql: string): Promise<void> {
+async function runDdl(ctx: ScheduleContext, client: pg.Client, server: string, sql: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await client.query(`BEGIN; SET LOCAL lock_timeout = '10s'; ${sql}; COMMIT`);
@@ -54,15 +56,15 @@ async function runDdl(client: pg.Client, server: string, sql: string): Promise<v
       if (!['55P03', '40P01'].includes(code)) throw error;
       if (attempt >= 5)
         throw new Error(
-          `${server}: "${sql}" failed ${attempt} times (${code}: ${(error as Error).message}); long transactions open: ${await longTransactions(client)}`,
+          `${server}: "${sql}" failed ${attempt} times (${code}: ${(error as Error).message}); sessions on the primary: ${await sessions(ctx.primary)}; on the replica: ${await sessions(ctx.replica)}`,
           { cause: error },
         );
     }
   }
 }
 
-const onPrimary = (ctx: ScheduleContext, sql: string) => runDdl(ctx.primary, 'primary', sql);
-const onReplica = (ctx: ScheduleContext, sql: string) => runDdl(ctx.replica, 'replica', sql);
+const onPrimary = (ctx: ScheduleContext, sql: string) => runDdl(ctx, ctx.primary, 'primary', sql);
+const onReplica = (ctx: ScheduleContext, sql: string) => runDdl(ctx, ctx.replica, 'replica', sql);
 
 /** Both servers, in the given order, with a pause between. */
 async function both(
