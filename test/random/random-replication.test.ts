@@ -69,17 +69,17 @@ describe(`randomized replication (RANDOM_SEED=${SEED} RANDOM_DURATION=${DURATION
     assert.equal(added.code, 0, added.stdout + added.stderr);
     // The replicator's login may write every replica table; with AUTO_ADD_COLUMNS it owns them (README: it needs the owner).
     if (process.env.RANDOM_AUDIT) {
-      // Diagnosis only: every row the apply deletes on the replica, and by which statement.
+      // Diagnosis only: every row the apply writes or deletes on the replica, and by which statement.
       await servers.replicaSql.query(`CREATE TABLE public.replica_audit (at timestamptz DEFAULT clock_timestamp(), tbl text, op text, row_text text, xid text, query text);
         GRANT INSERT ON public.replica_audit TO ${REPLICATOR_ROLE};
         CREATE FUNCTION public.replica_audit() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
           INSERT INTO public.replica_audit (tbl, op, row_text, xid, query)
-          VALUES (TG_TABLE_NAME, TG_OP, CASE WHEN TG_OP = 'DELETE' THEN OLD::text END, pg_catalog.txid_current()::text, left(current_query(), 400));
+          VALUES (TG_TABLE_NAME, TG_OP, CASE WHEN TG_OP = 'DELETE' THEN OLD::text WHEN TG_OP <> 'TRUNCATE' THEN NEW::text END, pg_catalog.txid_current()::text, left(current_query(), 400));
           RETURN NULL;
         END $$;`);
       for (const table of TABLES) {
-        await servers.replicaSql.query(`CREATE TRIGGER replica_audit AFTER DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION public.replica_audit();
+        await servers.replicaSql.query(`CREATE TRIGGER replica_audit AFTER INSERT OR UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION public.replica_audit();
           ALTER TABLE ${table} ENABLE ALWAYS TRIGGER replica_audit;
           CREATE TRIGGER replica_audit_t AFTER TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION public.replica_audit();
           ALTER TABLE ${table} ENABLE ALWAYS TRIGGER replica_audit_t;`);
@@ -331,7 +331,7 @@ describe(`randomized replication (RANDOM_SEED=${SEED} RANDOM_DURATION=${DURATION
 async function captureHistory(servers: TestServers, differences: readonly TableDifference[]): Promise<string[]> {
   const lines: string[] = [];
   const position = await servers.replicaSql
-    .query("SELECT snapshot, previous_snapshot, applied_at::text FROM replicator.position WHERE name = 'default'")
+    .query("SELECT snapshot, previous_snapshot, lsn::text, applied_at::text FROM replicator.position WHERE name = 'default'")
     .catch(() => ({ rows: [] }));
   lines.push(`replica position: ${JSON.stringify(position.rows[0] ?? null)}`);
   for (const d of differences) {
@@ -351,11 +351,14 @@ async function captureHistory(servers: TestServers, differences: readonly TableD
       .catch((e: Error) => ({ rows: [{ error: e.message }] }));
     lines.push(`${d.table}: change log of keys ${keys.join(', ')}: ${JSON.stringify(rows)}`);
     const audit = await servers.replicaSql
-      .query('SELECT at::text, op, row_text, xid, query FROM public.replica_audit WHERE tbl = $1 ORDER BY at DESC LIMIT 8', [
-        d.table,
-      ])
+      .query(
+        `SELECT at::text, op, row_text, xid, query FROM public.replica_audit
+          WHERE tbl = $1 AND (row_text IS NULL OR pg_catalog.split_part(pg_catalog.ltrim(row_text, '('), ',', 1) = ANY ($2))
+          ORDER BY at DESC LIMIT 12`,
+        [d.table, keys],
+      )
       .catch(() => ({ rows: [] }));
-    if (audit.rows.length > 0) lines.push(`${d.table}: last deletes on the replica: ${JSON.stringify(audit.rows)}`);
+    if (audit.rows.length > 0) lines.push(`${d.table}: last writes of those keys on the replica: ${JSON.stringify(audit.rows)}`);
   }
   return lines;
 }
