@@ -115,6 +115,62 @@ describe('logical mode: initial copies under writes', () => {
     }
   });
 
+  it('a stream cut while a copy waits for older transactions is started again, and the copy completes', async () => {
+    // A transaction older than the copy's start: the copy waits for it to end before taking its snapshot.
+    const older = new pg.Client(servers.primaryUrl);
+    await older.connect();
+    try {
+      await older.query('BEGIN');
+      // Its rows reach the replica only through a working stream.
+      await older.query("UPDATE public.accounts SET note = note || '!' WHERE id % 997 = 0");
+      await servers.primarySql.query("SELECT replicator.request_copy('public', 'accounts')");
+      service = await startInProcess(servers, { ...LOGICAL_ENV, COPY_CHUNK_ROWS: '5000' });
+      await waitFor(
+        'the copy waiting for the older transaction',
+        async () =>
+          (
+            await servers.primarySql.query(
+              "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'pg-replicator%' AND query LIKE '%pg_snapshot_xmax%'",
+            )
+          ).rowCount === 1,
+      );
+      // Meanwhile the stream is cut: a snapshot taken now would wait for a watermark no stream carries.
+      const { rows } = await servers.primarySql.query<{ pid: number }>(
+        'SELECT active_pid AS pid FROM pg_replication_slots WHERE active',
+      );
+      const walsender = rows[0]?.pid;
+      assert.ok(walsender, 'the slot is streamed');
+      await servers.primarySql.query('SELECT pg_catalog.pg_terminate_backend($1)', [walsender]);
+      await waitFor(
+        'the walsender gone',
+        async () => (await servers.primarySql.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [walsender])).rowCount === 0,
+      );
+      await older.query('COMMIT');
+    } finally {
+      await older.end();
+    }
+    await waitFor(
+      'the copy done',
+      async () =>
+        (await servers.replicaSql.query("SELECT done FROM replicator.copy_progress WHERE table_name = 'accounts'")).rows[0]
+          ?.done === true,
+      30_000,
+    );
+    await waitFor('accounts equal', equal('public.accounts'), 30_000);
+    // No snapshot is left open on the primary.
+    await waitFor(
+      'no replicator transaction left open',
+      async () =>
+        (
+          await servers.primarySql.query(
+            "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'pg-replicator%' AND state = 'idle in transaction'",
+          )
+        ).rowCount === 0,
+    );
+    await service?.stop();
+    service = undefined;
+  });
+
   it('removing the last table drops the publication, and the replicator its slot', async () => {
     service = await startInProcess(servers, LOGICAL_ENV);
     await waitFor(

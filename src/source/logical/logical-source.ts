@@ -60,7 +60,7 @@ import { pruneChangeLog } from '../trigger/prune-change-log.js';
 import { checkLogicalTable } from './check-logical-table.js';
 import { ColumnRenames } from './column-renames.js';
 import { discardTransactions, logicalBatch } from './logical-batch.js';
-import { type Lsn, maxLsn, parseLsn } from './lsn.js';
+import { formatLsn, type Lsn, maxLsn, parseLsn } from './lsn.js';
 import { resolvePartitionTruncates } from './partition-truncates.js';
 import { ReplicationStream } from './replication-stream.js';
 import { createSlot, dropSlot, readSlot, SlotLostError, waitForSlotRelease } from './slot.js';
@@ -83,6 +83,8 @@ const SLOT_CHECK_MS = 5000;
 const SLOT_RELEASE_WAIT_MS = 5000;
 /** The shortest time between two moves of an idle replica's position. */
 const IDLE_MOVE_MS = 1000;
+/** How long an initial copy's snapshot waits for its watermark before a warning. */
+const WATERMARK_WARN_MS = 10_000;
 /** Waiting transactions spooled to disk, in BATCH_BYTES, before the stream is paused. */
 const SPOOL_BUDGETS = 64;
 
@@ -319,6 +321,7 @@ export class LogicalSource implements Source {
     this.readyBytes = 0;
     this.readyMemory = 0;
     this.paused = false;
+    this.watermark?.reject(new Error('the replication stream was stopped'));
     this.watermark = undefined;
   }
 
@@ -448,6 +451,8 @@ export class LogicalSource implements Source {
   /** Copy chunks in a snapshot, then every transaction up to a watermark written after it (see the module comment). */
   private async nextWithCopies(prepared: PreparedTables, from: ReplicaPosition): Promise<NextBatch> {
     await this.waitForHorizon();
+    // The stream may have failed meanwhile: no snapshot is held for a watermark it cannot carry.
+    this.check();
     const client = await this.primary.on(this.primary.pool.connect());
     let failed = false;
     const release = async () => {
@@ -471,15 +476,13 @@ export class LogicalSource implements Source {
       }
       // The snapshot is taken: now the watermark, after every transaction it sees.
       const token = randomUUID();
-      const reached = new Promise<number>((resolve, reject) => {
-        this.watermark = { token, resolve, reject };
-      });
+      const reached = this.awaitWatermark(token);
       this.resumeIfRoom();
       const { rows } = await this.primary.query<{ lsn: string }>(
         "SELECT pg_catalog.pg_logical_emit_message(false, 'pg-replicator', $1::text)::text AS lsn",
         [token],
       );
-      const count = await reached.finally(() => {
+      const count = await this.slowWatermark(reached, rows[0]?.lsn as string).finally(() => {
         this.watermark = undefined;
       });
       // A relation message arrived while waiting: the schema is checked before these transactions are used.
@@ -501,6 +504,34 @@ export class LogicalSource implements Source {
       await release();
       throw this.primary.classify(error);
     }
+  }
+
+  /**
+   * The watermark `token`, once the stream carries it: how many transactions
+   * came before it. Rejected by any failure of the stream, one that came
+   * before this wait included (a snapshot held for a stream that is gone
+   * would hold the copied tables' locks until the process ends).
+   */
+  private awaitWatermark(token: string): Promise<number> {
+    const reached = new Promise<number>((resolve, reject) => {
+      this.watermark = { token, resolve, reject };
+      if (this.failure) reject(this.failure);
+      else if (!this.assembler) reject(new Error('the replication stream was stopped'));
+    });
+    // Awaited only after the watermark is written: a failure meanwhile is not an unhandled rejection.
+    reached.catch(() => {});
+    return reached;
+  }
+
+  /** Says so, once, when the watermark takes long (the stream decodes the WAL before it first: a backlog takes its time). */
+  private slowWatermark(reached: Promise<number>, lsn: string): Promise<number> {
+    const timer = setTimeout(() => {
+      this.log.warn(
+        { watermark_lsn: lsn, received_lsn: formatLsn(this.stream?.receivedLsn ?? 0n), paused: this.paused },
+        `an initial copy's snapshot has waited ${WATERMARK_WARN_MS / 1000} s for its watermark to come through the stream (DDL on the tables being copied waits for it meanwhile)`,
+      );
+    }, WATERMARK_WARN_MS);
+    return reached.finally(() => clearTimeout(timer));
   }
 
   /** Until every transaction in progress when the publication was last checked has ended. */

@@ -131,6 +131,11 @@ export class ReplicationStream {
     this.sendStatus();
   }
 
+  /** The furthest position received so far. */
+  get receivedLsn(): Lsn {
+    return this.received;
+  }
+
   get confirmedLsn(): Lsn {
     return this.confirmed;
   }
