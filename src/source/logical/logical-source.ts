@@ -223,6 +223,7 @@ export class LogicalSource implements Source {
       supersededBelow,
       (relid, column) => this.renames.earlierNames(relid, column),
       this.options.limits.rows,
+      (relid) => this.renames.droppedNames(relid),
     );
     this.assembler = assembler;
     const starting = ReplicationStream.start(

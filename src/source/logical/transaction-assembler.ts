@@ -173,6 +173,8 @@ export class TransactionAssembler {
     private readonly earlierNames: (relid: number, column: string) => string[] = () => [],
     /** The most lines a table's share applied inline may have (BATCH_SIZE). */
     private readonly inlineLines = Number.POSITIVE_INFINITY,
+    /** The names of a table's columns dropped while running (column-renames.ts). */
+    private readonly droppedNames: (relid: number) => ReadonlySet<string> = () => new Set(),
   ) {}
 
   get inTransaction(): boolean {
@@ -301,7 +303,11 @@ export class TransactionAssembler {
     // model lacks (an ADD COLUMN since). Otherwise a column was renamed (or one dropped and another
     // added) since these changes: the WAL names columns by their old names, and which old column is
     // which new one cannot be told without guessing, so their values would be lost.
-    const unknown = message.columns.filter((c) => !named.has(c.name) && !placed.has(c.name)).map((c) => c.name);
+    // A column seen dropped is known: its values are left out, and no model column is its rename.
+    const dropped = this.droppedNames(table.relid);
+    const unknown = message.columns
+      .filter((c) => !named.has(c.name) && !placed.has(c.name) && !dropped.has(c.name))
+      .map((c) => c.name);
     const ambiguous = index.includes(-1) && unknown.length > 0;
     const unplaceable = ambiguous || keyIndex.includes(-1);
     // A partitioned table's message is its root's: its partitions' identities are checked by the caller.
@@ -312,7 +318,7 @@ export class TransactionAssembler {
       const missing = table.columns.filter((_, i) => index[i] === -1).map((c) => c.name);
       problem = new ReplicatorError(
         'SCHEMA_MISMATCH',
-        `primary: changes of ${name} in the WAL were made before a column rename (they have ${unknown.join(', ') || 'no column'} where the table now has ${missing.join(', ')}${keyIndex.includes(-1) ? `, its key ${table.keyColumns.join(', ')} among them` : ''}), and cannot be placed in its columns without guessing; run \`replicator resync ${name}\`: the table is copied afresh and those changes are superseded by the copy`,
+        `primary: changes of ${name} in the WAL were made before a column was renamed, or dropped and another added (they have ${unknown.join(', ') || 'no column'} where the table now has ${missing.join(', ')}${keyIndex.includes(-1) ? `, its key ${table.keyColumns.join(', ')} among them` : ''}), and cannot be placed in its columns without guessing (the WAL names columns, not their numbers, and this process did not see the change happen); run \`replicator resync ${name}\`: the table is copied afresh and those changes are superseded by the copy`,
       );
     }
     this.relations.set(message.relid, { table, index, keyIndex, differs, problem, canonicalKeys: keyTextIsCanonical(table) });
