@@ -73,7 +73,9 @@ describe('logical mode: a column renamed with changes in flight', () => {
     const replicator = await startReplicator(env);
     try {
       await waitFor('the refusal naming the resync', async () =>
-        /before a column was renamed, or dropped and another added.*replicator resync notes/.test(String((await replicator.status()).last_error)),
+        /before a column was renamed, or dropped and another added.*replicator resync notes/.test(
+          String((await replicator.status()).last_error),
+        ),
       );
       const resync = await runCli(['resync', 'notes', '--no-wait'], owner());
       assert.equal(resync.code, 0, resync.stderr);
