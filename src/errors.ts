@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   VERIFY_DIFFERENCES: { exit: 9, retryable: false },
   /** `replicator status`: the replicator answers, and its replication is failing. */
   REPLICATION_FAILING: { exit: 11, retryable: false },
+  /** `replicator run`: the batch in flight did not finish within the stop's time, or a second signal came. */
+  SHUTDOWN_TIMEOUT: { exit: 12, retryable: false },
   /** The command line: an unknown command or option, a missing argument (sysexits' EX_USAGE). */
   USAGE: { exit: 64, retryable: false },
 } as const;
@@ -48,6 +50,7 @@ export const EXIT_CODES: ReadonlyArray<{ exit: number; meaning: string }> = [
   { exit: 9, meaning: 'verify: differences, rows not judged, or a table skipped' },
   { exit: 10, meaning: "the replica's position belongs to another primary, or another replicator holds it" },
   { exit: 11, meaning: 'status: replication is failing' },
+  { exit: 12, meaning: 'run: stopped without waiting for the batch in flight (30 s passed, or a second signal)' },
   { exit: 64, meaning: 'usage: unknown command or option, missing or bad argument' },
 ];
 

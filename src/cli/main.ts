@@ -17,6 +17,7 @@ import { startService } from '../service.js';
 import { registerInstallCommands } from './install-commands.js';
 import { printStatus } from './print-status.js';
 import { registerPrivilegesCommand } from './privileges-command.js';
+import { stopWithin } from './stop-within.js';
 import { registerTableCommands } from './table-commands.js';
 import { registerVerifyCommand } from './verify-command.js';
 
@@ -107,9 +108,18 @@ async function run(options: Record<string, string | boolean | undefined>): Promi
       process.once(signal, shutdown);
     }
   });
-  await writer?.stop();
-  await service.stop();
-  await demo?.stop();
+  try {
+    await stopWithin(async () => {
+      await writer?.stop();
+      await service.stop();
+      await demo?.stop();
+    });
+  } catch (error) {
+    if (!isReplicatorError(error)) throw error;
+    // The batch in flight still holds the event loop: exit now.
+    process.stderr.write(`error [${error.code}]: ${error.message}\n`);
+    process.exit(error.exitCode);
+  }
   log.info('stopped');
 }
 

@@ -101,9 +101,21 @@ export async function startReplicator(
     output: () => output,
     exited,
     status,
+    // SIGTERM, bounded: the replicator gives up on its batch after 30 s (exit 12); a process still there later is killed, and that is a failure.
     stop: async () => {
       if (!hasExited) child.kill('SIGTERM');
-      return exited;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          reject(new Error(`the replicator did not exit within 45 s of SIGTERM; its output:\n${output.slice(-3000)}`));
+        }, 45_000);
+      });
+      try {
+        return await Promise.race([exited, late]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }
