@@ -279,7 +279,10 @@ describe(`randomized replication (RANDOM_SEED=${SEED} RANDOM_DURATION=${DURATION
     // replicator was down: `replicator resync <table>`) is followed, as a DBA would, once per table.
     const followed = new Set<string>();
     const followAdvice = async () => {
-      const { state, last_error } = (await replicator?.status().catch(() => ({}))) as { state?: string; last_error?: string };
+      const { state, last_error } = ((await replicator?.status().catch(() => ({}))) ?? {}) as {
+        state?: string;
+        last_error?: string;
+      };
       const table = /^primary: changes of (\S+) in the WAL .* run `replicator resync \1`/.exec(last_error ?? '')?.[1];
       if (state !== 'failing' || !table || followed.has(table)) return;
       followed.add(table);
