@@ -13,7 +13,7 @@ import pg from 'pg';
 import { addTable, removeTable } from '../../src/capture/replication-set.js';
 import { Database } from '../../src/db/database.js';
 import type { Service } from '../../src/service.js';
-import { exitedWithin, startReplicator } from '../support/cli.js';
+import { exitedWithin, type RunningReplicator, startReplicator } from '../support/cli.js';
 import { type TestServers, tableText, waitFor } from '../support/servers.js';
 import { startInProcess } from '../support/service.js';
 import { LOGICAL_ENV, startLogicalServers } from './logical-servers.js';
@@ -116,59 +116,78 @@ describe('logical mode: initial copies under writes', () => {
   });
 
   it('a stream cut while a copy waits for older transactions is started again, and the copy completes', async () => {
-    // A transaction older than the copy's start: the copy waits for it to end before taking its snapshot.
-    const older = new pg.Client(servers.primaryUrl);
-    await older.connect();
+    let replicator: RunningReplicator | undefined;
     try {
-      await older.query('BEGIN');
-      // Its rows reach the replica only through a working stream.
-      await older.query("UPDATE public.accounts SET note = note || '!' WHERE id % 997 = 0");
-      await servers.primarySql.query("SELECT replicator.request_copy('public', 'accounts')");
-      service = await startInProcess(servers, { ...LOGICAL_ENV, COPY_CHUNK_ROWS: '5000' });
+      // A transaction older than the copy's start: the copy waits for it to end before taking its snapshot.
+      const older = new pg.Client(servers.primaryUrl);
+      await older.connect();
+      try {
+        await older.query('BEGIN');
+        // Its rows reach the replica only through a working stream.
+        await older.query("UPDATE public.accounts SET note = note || '!' WHERE id % 997 = 0");
+        const olderPid = (await older.query<{ pid: number }>('SELECT pg_catalog.pg_backend_pid() AS pid')).rows[0]?.pid;
+        await servers.primarySql.query("SELECT replicator.request_copy('public', 'accounts')");
+        replicator = await startReplicator({
+          ...LOGICAL_ENV,
+          COPY_CHUNK_ROWS: '5000',
+          PRIMARY_DATABASE_URL: servers.replicator.primaryUrl,
+          REPLICA_DATABASE_URL: servers.replicator.replicaUrl,
+        });
+        const running = replicator;
+        // After 10 s the wait is told, naming the transaction it waits for.
+        await waitFor(
+          'the warning naming the older transaction',
+          async () => running.output().includes(`pid ${olderPid} (`),
+          20_000,
+        ).catch((error: Error) => {
+          throw new Error(`${error.message}; its output:\n${running.output().slice(-3000)}`);
+        });
+        await waitFor(
+          'the copy waiting for the older transaction',
+          async () =>
+            (
+              await servers.primarySql.query(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'pg-replicator%' AND query LIKE '%pg_snapshot_xmax%'",
+              )
+            ).rowCount === 1,
+        );
+        // Meanwhile the stream is cut: a snapshot taken now would wait for a watermark no stream carries.
+        const { rows } = await servers.primarySql.query<{ pid: number }>(
+          'SELECT active_pid AS pid FROM pg_replication_slots WHERE active',
+        );
+        const walsender = rows[0]?.pid;
+        assert.ok(walsender, 'the slot is streamed');
+        await servers.primarySql.query('SELECT pg_catalog.pg_terminate_backend($1)', [walsender]);
+        await waitFor(
+          'the walsender gone',
+          async () =>
+            (await servers.primarySql.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [walsender])).rowCount === 0,
+        );
+        await older.query('COMMIT');
+      } finally {
+        await older.end();
+      }
       await waitFor(
-        'the copy waiting for the older transaction',
+        'the copy done',
+        async () =>
+          (await servers.replicaSql.query("SELECT done FROM replicator.copy_progress WHERE table_name = 'accounts'")).rows[0]
+            ?.done === true,
+        30_000,
+      );
+      await waitFor('accounts equal', equal('public.accounts'), 30_000);
+      // No snapshot is left open on the primary.
+      await waitFor(
+        'no replicator transaction left open',
         async () =>
           (
             await servers.primarySql.query(
-              "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'pg-replicator%' AND query LIKE '%pg_snapshot_xmax%'",
+              "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'pg-replicator%' AND state = 'idle in transaction'",
             )
-          ).rowCount === 1,
+          ).rowCount === 0,
       );
-      // Meanwhile the stream is cut: a snapshot taken now would wait for a watermark no stream carries.
-      const { rows } = await servers.primarySql.query<{ pid: number }>(
-        'SELECT active_pid AS pid FROM pg_replication_slots WHERE active',
-      );
-      const walsender = rows[0]?.pid;
-      assert.ok(walsender, 'the slot is streamed');
-      await servers.primarySql.query('SELECT pg_catalog.pg_terminate_backend($1)', [walsender]);
-      await waitFor(
-        'the walsender gone',
-        async () => (await servers.primarySql.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [walsender])).rowCount === 0,
-      );
-      await older.query('COMMIT');
     } finally {
-      await older.end();
+      await replicator?.stop();
     }
-    await waitFor(
-      'the copy done',
-      async () =>
-        (await servers.replicaSql.query("SELECT done FROM replicator.copy_progress WHERE table_name = 'accounts'")).rows[0]
-          ?.done === true,
-      30_000,
-    );
-    await waitFor('accounts equal', equal('public.accounts'), 30_000);
-    // No snapshot is left open on the primary.
-    await waitFor(
-      'no replicator transaction left open',
-      async () =>
-        (
-          await servers.primarySql.query(
-            "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'pg-replicator%' AND state = 'idle in transaction'",
-          )
-        ).rowCount === 0,
-    );
-    await service?.stop();
-    service = undefined;
   });
 
   it('removing the last table drops the publication, and the replicator its slot', async () => {

@@ -83,6 +83,8 @@ const SLOT_CHECK_MS = 5000;
 const SLOT_RELEASE_WAIT_MS = 5000;
 /** The shortest time between two moves of an idle replica's position. */
 const IDLE_MOVE_MS = 1000;
+/** How long an initial copy waits for older transactions to end before a warning naming them. */
+const HORIZON_WARN_MS = 10_000;
 /** How long an initial copy's snapshot waits for its watermark before a warning. */
 const WATERMARK_WARN_MS = 10_000;
 /** Waiting transactions spooled to disk, in BATCH_BYTES, before the stream is paused. */
@@ -539,7 +541,12 @@ export class LogicalSource implements Source {
   private async waitForHorizon(): Promise<void> {
     const horizon = this.horizon;
     if (horizon === null) return;
+    let warnAt = Date.now() + HORIZON_WARN_MS;
     for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+      if (Date.now() >= warnAt) {
+        warnAt = Number.POSITIVE_INFINITY;
+        await this.warnOlderTransactions(horizon);
+      }
       const { rows } = await this.primary.query<{ done: boolean }>(
         `SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()) OPERATOR(pg_catalog.>=)
                 pg_catalog.pg_snapshot_xmax($1::pg_catalog.pg_snapshot) AS done`,
@@ -549,6 +556,30 @@ export class LogicalSource implements Source {
       await new Promise((r) => setTimeout(r, delay));
     }
     this.horizon = null;
+  }
+
+  /**
+   * Names the transactions an initial copy waits for (an application's
+   * session left idle in transaction holds every batch): each holds the lock
+   * on its own transaction id, which pg_locks shows to any role.
+   */
+  private async warnOlderTransactions(horizon: string): Promise<void> {
+    const { rows } = await this.primary
+      .query<{ who: string }>(
+        `SELECT pg_catalog.format('pid %s (%s%s)', l.pid, coalesce(a.usename, 'a prepared transaction'),
+                                  coalesce(', ' OPERATOR(pg_catalog.||) a.state, '')) AS who
+           FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
+          WHERE l.locktype OPERATOR(pg_catalog.=) 'transactionid' AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock' AND l.granted
+            AND l.transactionid::text IN (SELECT (x::text::numeric OPERATOR(pg_catalog.%) 4294967296)::text
+                                            FROM pg_catalog.pg_snapshot_xip($1::pg_catalog.pg_snapshot) x)
+          ORDER BY l.pid LIMIT 5`,
+        [horizon],
+      )
+      .catch(() => ({ rows: [] as { who: string }[] }));
+    this.log.warn(
+      { waiting_for: rows.map((r) => r.who) },
+      `an initial copy has waited ${HORIZON_WARN_MS / 1000} s for transactions older than the replication set's last change to end (changes they made before the publication held their table are only in the copy); replication waits with it: end or commit them${rows.length > 0 ? ` (${rows.map((r) => r.who).join('; ')})` : ''}`,
+    );
   }
 
   busy(): void {}
