@@ -570,8 +570,8 @@ export class LogicalSource implements Source {
                                   coalesce(', ' OPERATOR(pg_catalog.||) a.state, '')) AS who
            FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
           WHERE l.locktype OPERATOR(pg_catalog.=) 'transactionid' AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock' AND l.granted
-            AND l.transactionid::text IN (SELECT (x::text::numeric OPERATOR(pg_catalog.%) 4294967296)::text
-                                            FROM pg_catalog.pg_snapshot_xip($1::pg_catalog.pg_snapshot) x)
+            AND EXISTS (SELECT FROM pg_catalog.pg_snapshot_xip($1::pg_catalog.pg_snapshot) x
+                         WHERE (x::text::numeric OPERATOR(pg_catalog.%) 4294967296)::text OPERATOR(pg_catalog.=) l.transactionid::text)
           ORDER BY l.pid LIMIT 5`,
         [horizon],
       )
