@@ -117,7 +117,7 @@ async function run(options: Record<string, string | boolean | undefined>): Promi
   } catch (error) {
     if (!isReplicatorError(error)) throw error;
     // The batch in flight still holds the event loop: exit now.
-    process.stderr.write(`error [${error.code}]: ${error.message}\n`);
+    printError(error);
     process.exit(error.exitCode);
   }
   log.info('stopped');
@@ -185,6 +185,11 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** A ReplicatorError as the one line users see. */
+function printError(error: ReplicatorError): void {
+  process.stderr.write(`error [${error.code}]: ${redactSecrets(error.message, [])}\n`);
+}
+
 export async function main(argv: string[]): Promise<void> {
   dotenv.config({ quiet: true });
   try {
@@ -192,7 +197,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (error) {
     if (error instanceof CommanderError && error.exitCode === 0) return; // help or version printed
     if (isReplicatorError(error)) {
-      process.stderr.write(`error [${error.code}]: ${redactSecrets(error.message, [])}\n`);
+      printError(error);
       process.exitCode = error.exitCode;
       return;
     }

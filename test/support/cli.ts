@@ -95,29 +95,19 @@ export async function startReplicator(
     startTimeoutMs,
   );
   if (TEST_LOGICAL && !env.CAPTURE_MODE) await streaming(async () => (await status()).state as string);
-  return {
+  const running: RunningReplicator = {
     child,
     apiUrl,
     output: () => output,
     exited,
     status,
-    // SIGTERM, bounded: the replicator gives up on its batch after 30 s (exit 12); a process still there later is killed, and that is a failure.
+    // SIGTERM, bounded: the replicator gives up on its batch after 30 s (exit 12); one still there later is killed, and that is a failure.
     stop: async () => {
       if (!hasExited) child.kill('SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          child.kill('SIGKILL');
-          reject(new Error(`the replicator did not exit within 45 s of SIGTERM; its output:\n${output.slice(-3000)}`));
-        }, 45_000);
-      });
-      try {
-        return await Promise.race([exited, late]);
-      } finally {
-        clearTimeout(timer);
-      }
+      return exitedWithin(running, 45_000);
     },
   };
+  return running;
 }
 
 /** The child's exit, or a failure naming what it printed if it has not exited within `ms`. */
