@@ -115,7 +115,7 @@ describe('logical mode: initial copies under writes', () => {
     }
   });
 
-  it('a stream cut while a copy waits for older transactions is started again, and the copy completes', async () => {
+  it('a copy waiting for older transactions holds no other change back; a stream cut meanwhile is started again, and the copy completes', async () => {
     let replicator: RunningReplicator | undefined;
     try {
       // A transaction older than the copy's start: the copy waits for it to end before taking its snapshot.
@@ -142,6 +142,15 @@ describe('logical mode: initial copies under writes', () => {
         ).catch((error: Error) => {
           throw new Error(`${error.message}; its output:\n${running.output().slice(-3000)}`);
         });
+        // The copy waits; replication does not: changes made now reach the replica meanwhile, the
+        // copied table's too (its copy, when it comes, supersedes them).
+        await servers.primarySql.query("INSERT INTO users (name, email) VALUES ('waiting', 'waiting@copy.example')");
+        await servers.primarySql.query('UPDATE public.accounts SET balance = balance + 5 WHERE id % 1009 = 0');
+        await waitFor(
+          'a change made while the copy waits, on the replica',
+          async () => (await servers.replicaSql.query("SELECT 1 FROM users WHERE email = 'waiting@copy.example'")).rowCount === 1,
+          15_000,
+        );
         await waitFor(
           'the copy waiting for the older transaction',
           async () =>
@@ -149,7 +158,7 @@ describe('logical mode: initial copies under writes', () => {
               await servers.primarySql.query(
                 "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'pg-replicator%' AND query LIKE '%pg_snapshot_xmax%'",
               )
-            ).rowCount === 1,
+            ).rowCount !== 0,
         );
         // Meanwhile the stream is cut: a snapshot taken now would wait for a watermark no stream carries.
         const { rows } = await servers.primarySql.query<{ pid: number }>(

@@ -18,8 +18,9 @@
  *   it, the open transaction's lines go to disk, and so do the newest waiting
  *   ones (the oldest, applied first, stay in memory); a table's lines past
  *   BATCH_SIZE in one transaction go to disk at once (they are never applied
- *   inline). With initial copies
- *   pending: a chunk of each is read in a REPEATABLE READ snapshot, then a
+ *   inline). With initial copies pending, once every transaction older than
+ *   the stream has ended (copy-horizon.ts; batches go on until then): a
+ *   chunk of each is read in a REPEATABLE READ snapshot, then a
  *   non-transactional watermark is written to the WAL, and the batch is every
  *   transaction before the watermark plus the chunks applied first: each
  *   table's rows as of the snapshot, and on top every change up to the
@@ -59,6 +60,7 @@ import type { NextBatch, PreparedTables, Source } from '../source.js';
 import { pruneChangeLog } from '../trigger/prune-change-log.js';
 import { checkLogicalTable } from './check-logical-table.js';
 import { ColumnRenames } from './column-renames.js';
+import { CopyHorizon } from './copy-horizon.js';
 import { discardTransactions, logicalBatch } from './logical-batch.js';
 import { formatLsn, type Lsn, maxLsn, parseLsn } from './lsn.js';
 import { resolvePartitionTruncates } from './partition-truncates.js';
@@ -83,8 +85,6 @@ const SLOT_CHECK_MS = 5000;
 const SLOT_RELEASE_WAIT_MS = 5000;
 /** The shortest time between two moves of an idle replica's position. */
 const IDLE_MOVE_MS = 1000;
-/** How long an initial copy waits for older transactions to end before a warning naming them. */
-const HORIZON_WARN_MS = 10_000;
 /** How long an initial copy's snapshot waits for its watermark before a warning. */
 const WATERMARK_WARN_MS = 10_000;
 /** Waiting transactions spooled to disk, in BATCH_BYTES, before the stream is paused. */
@@ -124,7 +124,7 @@ export class LogicalSource implements Source {
   private fingerprintPoll: Promise<void> | undefined;
   private polledFingerprint: string | undefined;
   private pollGeneration = 0;
-  private horizon: string | null = null;
+  private readonly horizon: CopyHorizon;
   private watermark: { token: string; resolve: (count: number) => void; reject: (e: Error) => void } | undefined;
   private waiter: (() => void) | undefined;
   private lastPrune = 0;
@@ -149,7 +149,9 @@ export class LogicalSource implements Source {
     private readonly primary: Database,
     private readonly options: LogicalSourceOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.horizon = new CopyHorizon(primary, log);
+  }
 
   checkTable(entry: RegistryEntry, description: TableDescription | null): Promise<void> {
     return checkLogicalTable(this.primary, entry, description);
@@ -172,7 +174,7 @@ export class LogicalSource implements Source {
     // Transactions in progress now may have written before the publication
     // held their table: a copy's snapshot must come after all of them.
     const { rows } = await this.primary.query<{ s: string }>('SELECT pg_catalog.pg_current_snapshot()::text AS s');
-    this.horizon = rows[0]?.s ?? null;
+    this.horizon.reset(rows[0]?.s ?? null);
 
     const slot = this.options.slot;
     const logical = position.source?.mode === 'logical' && position.lsn !== null;
@@ -376,7 +378,8 @@ export class LogicalSource implements Source {
     }
     // An empty replication set streams nothing (its slot is dropped).
     if (!this.assembler) return { empty: true, snapshot: '' };
-    if (prepared.copies.size > 0) return this.nextWithCopies(prepared, from);
+    // A copy waiting for older transactions to end (copy-horizon.ts) holds no batch meanwhile.
+    if (prepared.copies.size > 0 && (await this.horizon.passed())) return this.nextWithCopies(prepared, from);
     if (this.ready.length === 0) return this.idleMove(from) ?? { empty: true, snapshot: '' };
     const taken: Transaction[] = [];
     let bytes = 0;
@@ -453,7 +456,6 @@ export class LogicalSource implements Source {
 
   /** Copy chunks in a snapshot, then every transaction up to a watermark written after it (see the module comment). */
   private async nextWithCopies(prepared: PreparedTables, from: ReplicaPosition): Promise<NextBatch> {
-    await this.waitForHorizon();
     // The stream may have failed meanwhile: no snapshot is held for a watermark it cannot carry.
     this.check();
     const client = await this.primary.on(this.primary.pool.connect());
@@ -537,51 +539,6 @@ export class LogicalSource implements Source {
     return reached.finally(() => clearTimeout(timer));
   }
 
-  /** Until every transaction in progress when the publication was last checked has ended. */
-  private async waitForHorizon(): Promise<void> {
-    const horizon = this.horizon;
-    if (horizon === null) return;
-    let warnAt = Date.now() + HORIZON_WARN_MS;
-    for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
-      if (Date.now() >= warnAt) {
-        warnAt = Number.POSITIVE_INFINITY;
-        await this.warnOlderTransactions(horizon);
-      }
-      const { rows } = await this.primary.query<{ done: boolean }>(
-        `SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()) OPERATOR(pg_catalog.>=)
-                pg_catalog.pg_snapshot_xmax($1::pg_catalog.pg_snapshot) AS done`,
-        [horizon],
-      );
-      if (rows[0]?.done) break;
-      await new Promise((r) => setTimeout(r, delay));
-    }
-    this.horizon = null;
-  }
-
-  /**
-   * Names the transactions an initial copy waits for (an application's
-   * session left idle in transaction holds every batch): each holds the lock
-   * on its own transaction id, which pg_locks shows to any role.
-   */
-  private async warnOlderTransactions(horizon: string): Promise<void> {
-    const { rows } = await this.primary
-      .query<{ who: string }>(
-        `SELECT pg_catalog.format('pid %s (%s%s)', l.pid, coalesce(a.usename, 'a prepared transaction'),
-                                  coalesce(', ' OPERATOR(pg_catalog.||) a.state, '')) AS who
-           FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
-          WHERE l.locktype OPERATOR(pg_catalog.=) 'transactionid' AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock' AND l.granted
-            AND EXISTS (SELECT FROM pg_catalog.pg_snapshot_xip($1::pg_catalog.pg_snapshot) x
-                         WHERE (x::text::numeric OPERATOR(pg_catalog.%) 4294967296)::text OPERATOR(pg_catalog.=) l.transactionid::text)
-          ORDER BY l.pid LIMIT 5`,
-        [horizon],
-      )
-      .catch(() => ({ rows: [] as { who: string }[] }));
-    this.log.warn(
-      { waiting_for: rows.map((r) => r.who) },
-      `an initial copy has waited ${HORIZON_WARN_MS / 1000} s for transactions older than the replication set's last change to end (changes they made before the publication held their table are only in the copy); replication waits with it: end or commit them${rows.length > 0 ? ` (${rows.map((r) => r.who).join('; ')})` : ''}`,
-    );
-  }
-
   busy(): void {}
 
   /**
@@ -613,7 +570,9 @@ export class LogicalSource implements Source {
   async wait(_snapshot: string): Promise<void> {
     if (this.ready.length > 0 || this.failure) return;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, Math.min(this.options.pollIntervalMs, 1000));
+      // A copy waiting for older transactions looks again when its delay is up.
+      const horizon = this.horizon.msToNextLook ?? Number.POSITIVE_INFINITY;
+      const timer = setTimeout(done, Math.min(this.options.pollIntervalMs, 1000, horizon));
       function done() {
         clearTimeout(timer);
         resolve();
