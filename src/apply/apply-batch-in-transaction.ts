@@ -109,7 +109,7 @@ export async function applyBatchInTransaction(
     } else if (mode === 'upsert' && !chunked.has(part.table) && onlyNewRows(part)) {
       newRows.set(part, part);
     } else {
-      sources.set(part, await stageRows(replica, part.table, rows, staging++));
+      sources.set(part, await stageRows(replica, part.table, rows, staging++, counts));
     }
   }
 
@@ -148,7 +148,7 @@ export async function applyBatchInTransaction(
           counts.upserted += inserted;
           continue;
         }
-        sources.set(share, await stageRows(replica, share.table, share.rows, staging++));
+        sources.set(share, await stageRows(replica, share.table, share.rows, staging++, counts));
       }
       const source = part && sources.get(part);
       if (!part?.rows || !source) {
@@ -181,7 +181,13 @@ export async function applyBatchInTransaction(
 }
 
 /** Streams a table's rows into a staging table and prepares them (partition TRUNCATEs, unchanged values). */
-async function stageRows(replica: pg.ClientBase, table: ReplicatedTable, rows: StagedRows, n: number): Promise<RowSource> {
+async function stageRows(
+  replica: pg.ClientBase,
+  table: ReplicatedTable,
+  rows: StagedRows,
+  n: number,
+  counts: AppliedCounts,
+): Promise<RowSource> {
   const stage = stagingTable(table, `replicator_batch_${n}`, rows.ordered === true);
   await replica.query(stage.create);
   await rows.copyInto(replica.query(copyFrom(stage.copyFrom)));
@@ -191,7 +197,18 @@ async function stageRows(replica: pg.ClientBase, table: ReplicatedTable, rows: S
   if (rows.ordered && rows.unchanged) {
     const resolve = resolveUnchanged(table, stage.relation);
     for (const sql of resolve.index) await replica.query(sql);
+    // Lines left out first, until none is (a later line of the key may then have no earlier one either).
+    let leftOut = 0;
+    for (;;) {
+      const dropped = (await replica.query(resolve.leaveOut)).rowCount ?? 0;
+      if (dropped === 0) break;
+      leftOut += dropped;
+    }
     while (((await replica.query(resolve.pass)).rowCount ?? 0) > 0);
+    if (leftOut > 0) {
+      counts.leftOut ??= new Map();
+      counts.leftOut.set(table, leftOut);
+    }
   }
   const from = stagedRows(table, stage.relation, rows.ordered === true && rows.distinctKeys !== true);
   return () => ({ from, values: [] });

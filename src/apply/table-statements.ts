@@ -66,11 +66,20 @@ export function stagedRows(table: ReplicatedTable, relation: string, ordered = f
  * first). One pass fills every line whose earlier line is complete; the
  * caller repeats it until a pass fills none, so chains of such UPDATEs in
  * one batch resolve in order. Run before the rows are applied.
+ *
+ * With neither (`leaveOut`, repeated until it drops none, before the
+ * passes, which then never look for a row that is not there), the value is nowhere on
+ * the replica, and the line is dropped rather than applied with NULL (a
+ * wrong row, or a NOT NULL violation refusing every batch after it): the
+ * row is in a range an initial copy has not reached yet, and its chunk
+ * brings the row whole; or, with no copy, the replica already lacked the row
+ * (the caller reports it). A later UPDATE of the key in the batch then finds
+ * no earlier line either, and is dropped by the next round.
  */
 const LINE = quoteIdent('replicator:line');
 const PREVIOUS = quoteIdent('replicator:previous');
 
-export function resolveUnchanged(table: ReplicatedTable, relation: string): { index: string[]; pass: string } {
+export function resolveUnchanged(table: ReplicatedTable, relation: string): { index: string[]; leaveOut: string; pass: string } {
   const keys = table.keyColumns.map(quoteIdent);
   const source = table.keyColumns.map(
     (k) =>
@@ -89,15 +98,19 @@ export function resolveUnchanged(table: ReplicatedTable, relation: string): { in
           ELSE (SELECT p.${column} FROM ${relation} AS p WHERE p.${SEQUENCE_COLUMN} OPERATOR(pg_catalog.=) x.${PREVIOUS}) END`;
       return `${column} = CASE WHEN ${name} OPERATOR(pg_catalog.=) ANY (s.${UNCHANGED_COLUMN}) THEN ${before} ELSE s.${column} END`;
     });
+  const lines = `(SELECT q.${SEQUENCE_COLUMN} AS ${LINE}, src.*, ${previous} AS ${PREVIOUS}
+            FROM ${relation} AS q, LATERAL (SELECT ${source.join(', ')}) AS src
+            WHERE q.${UNCHANGED_COLUMN} IS NOT NULL) AS x`;
   return {
     index: [
       `CREATE INDEX ON ${relation} (${keys.join(', ')}, ${SEQUENCE_COLUMN})`,
       `CREATE INDEX ON ${relation} (${SEQUENCE_COLUMN})`,
     ],
+    leaveOut: `DELETE FROM ${relation} AS s USING ${lines}
+      WHERE s.${SEQUENCE_COLUMN} OPERATOR(pg_catalog.=) x.${LINE} AND x.${PREVIOUS} IS NULL
+        AND NOT EXISTS (SELECT FROM ${quoteQualified(table.table)} AS t WHERE ${keyMatch(table, 't', 'x')})`,
     pass: `UPDATE ${relation} AS s SET ${[...set, `${UNCHANGED_COLUMN} = NULL`].join(', ')}
-      FROM (SELECT q.${SEQUENCE_COLUMN} AS ${LINE}, src.*, ${previous} AS ${PREVIOUS}
-            FROM ${relation} AS q, LATERAL (SELECT ${source.join(', ')}) AS src
-            WHERE q.${UNCHANGED_COLUMN} IS NOT NULL) AS x
+      FROM ${lines}
       WHERE s.${SEQUENCE_COLUMN} OPERATOR(pg_catalog.=) x.${LINE}
         AND (x.${PREVIOUS} IS NULL
              OR (SELECT p.${UNCHANGED_COLUMN} IS NULL FROM ${relation} AS p WHERE p.${SEQUENCE_COLUMN} OPERATOR(pg_catalog.=) x.${PREVIOUS}))`,

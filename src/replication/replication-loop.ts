@@ -181,18 +181,44 @@ export class ReplicationLoop {
         `initial copy of ${table}: ${copy.rowsCopied} rows${copy.rowsEstimated ? ` of ~${copy.rowsEstimated}` : ''}${copy.done ? ', done' : ''}`,
       );
     }
+    this.reportLeftOut(result);
     if (batch.changes === 0) return;
     const { upserted, deleted, truncated } = result.counts;
     this.log.info(
       {
         changes: batch.changes,
-        ...result.counts,
+        upserted,
+        deleted,
+        truncated,
         last_change_id: result.position.lastChangeId,
         lag_ms: Math.round(lagMs),
         duration_ms: Math.round(durationMs),
       },
       `applied ${batch.changes} change${batch.changes === 1 ? '' : 's'} (${upserted} upserted, ${deleted} deleted${truncated ? `, ${truncated} truncate` : ''}) in ${Math.round(durationMs)} ms, lag ${Math.round(lagMs)} ms, up to change ${result.position.lastChangeId}`,
     );
+  }
+
+  /**
+   * UPDATEs not applied because they left a TOASTed value out of a row the
+   * replica does not hold (apply/table-statements.ts, resolveUnchanged).
+   * Expected while the table's initial copy runs (the row's chunk brings
+   * it); otherwise the replica lacked the row before this batch: said.
+   */
+  private reportLeftOut(result: BatchResult): void {
+    if (!result.counts.leftOut) return;
+    const copying = new Set([...this.currentCopies().keys()].map((t) => displayName(t.table)));
+    for (const c of result.copied) copying.add(displayName(c.table));
+    for (const [table, updates] of result.counts.leftOut) {
+      const name = displayName(table.table);
+      if (copying.has(name)) {
+        this.log.debug({ table: name, updates }, 'UPDATEs of rows the initial copy has not reached yet left to the copy');
+        continue;
+      }
+      this.log.warn(
+        { table: name, updates },
+        `${updates} UPDATE${updates === 1 ? '' : 's'} of ${name} not applied: ${updates === 1 ? 'its row is' : 'their rows are'} missing on the replica, and the WAL does not repeat the large (TOASTed) values an UPDATE leaves unchanged, so the row cannot be rebuilt from it (the replica lacked it before this batch); run \`replicator verify ${name}\` to see what differs, then \`replicator resync ${name}\``,
+      );
+    }
   }
 
   /** After a start or a failure: trust only what the replica says it holds. */
