@@ -25,6 +25,9 @@ describe('logical mode: initial copies under writes', () => {
 
   const equal = (table: string) => async () =>
     JSON.stringify(await tableText(servers.replicaSql, table)) === JSON.stringify(await tableText(servers.primarySql, table));
+  const copyDone = (table: string) => async () =>
+    (await servers.replicaSql.query('SELECT done FROM replicator.copy_progress WHERE table_name = $1', [table])).rows[0]?.done ===
+    true;
   const owner = () => ({
     primary: new Database({ url: servers.primaryUrl, role: 'primary' }),
     replica: new Database({ url: servers.replicaUrl, role: 'replica' }),
@@ -69,13 +72,7 @@ describe('logical mode: initial copies under writes', () => {
     } finally {
       await Promise.all([o.primary.end(), o.replica.end()]);
     }
-    await waitFor(
-      'the copy done',
-      async () =>
-        (await servers.replicaSql.query("SELECT done FROM replicator.copy_progress WHERE table_name = 'accounts'")).rows[0]
-          ?.done === true,
-      60_000,
-    );
+    await waitFor('the copy done', copyDone('accounts'), 60_000);
     const progress = await servers.replicaSql.query(
       "SELECT rows_copied::int AS n FROM replicator.copy_progress WHERE table_name = 'accounts'",
     );
@@ -103,13 +100,7 @@ describe('logical mode: initial copies under writes', () => {
     await servers.primarySql.query('UPDATE public.accounts SET balance = -balance WHERE id % 1000 = 0');
     const replicator = await startReplicator(env);
     try {
-      await waitFor(
-        'the copy done',
-        async () =>
-          (await servers.replicaSql.query("SELECT done FROM replicator.copy_progress WHERE table_name = 'accounts'")).rows[0]
-            ?.done === true,
-        60_000,
-      );
+      await waitFor('the copy done', copyDone('accounts'), 60_000);
       await waitFor('accounts equal', equal('public.accounts'), 30_000);
     } finally {
       await replicator.stop();
@@ -177,13 +168,7 @@ describe('logical mode: initial copies under writes', () => {
       } finally {
         await older.end();
       }
-      await waitFor(
-        'the copy done',
-        async () =>
-          (await servers.replicaSql.query("SELECT done FROM replicator.copy_progress WHERE table_name = 'accounts'")).rows[0]
-            ?.done === true,
-        30_000,
-      );
+      await waitFor('the copy done', copyDone('accounts'), 30_000);
       await waitFor('accounts equal', equal('public.accounts'), 30_000);
       // No snapshot is left open on the primary.
       await waitFor(
@@ -231,13 +216,7 @@ describe('logical mode: initial copies under writes', () => {
       } finally {
         await Promise.all([o.primary.end(), o.replica.end()]);
       }
-      await waitFor(
-        'the copy done',
-        async () =>
-          (await servers.replicaSql.query("SELECT done FROM replicator.copy_progress WHERE table_name = 'docs'")).rows[0]
-            ?.done === true,
-        60_000,
-      ).catch((error: Error) => {
+      await waitFor('the copy done', copyDone('docs'), 60_000).catch((error: Error) => {
         throw new Error(`${error.message}; last error: ${service?.status.snapshot().last_error}`);
       });
       writing = false;
