@@ -117,6 +117,8 @@ export class LogicalSource implements Source {
   private lastIdleMove = 0;
   private failure: Error | undefined;
   private relationChanged = false;
+  /** recovered() found the replication set changed since it was prepared: the next next() says so, and nothing streams meanwhile. */
+  private setChanged = false;
   /** Partitioned tables whose relation message came (again): their partitions' replica identities are checked before their changes are used. */
   private readonly identityRecheck = new Set<ReplicatedTable>();
   private lastFingerprint = 0;
@@ -160,9 +162,18 @@ export class LogicalSource implements Source {
   async recovered(prepared: PreparedTables, position: ReplicaPosition): Promise<void> {
     await this.stopStream();
     this.restartNeeded = false;
+    this.setChanged = false;
     this.renames.learn(prepared.tables);
     const tables = prepared.tables.map((t) => t.table);
     if (tables.length > 0 && !(await publicationMatches(this.primary, tables))) {
+      // The owner's add or remove changes the set and the publication in one
+      // transaction: a publication read after the set may hold that change.
+      // Read the set again rather than undo it (or fail: this login may not own the publication).
+      const { rows: now } = await this.primary.query<{ fingerprint: string }>(FINGERPRINT);
+      if (now[0]?.fingerprint !== prepared.fingerprint) {
+        this.setChanged = true;
+        return;
+      }
       await syncPublication(this.primary, tables, { create: true });
       this.log.info({ publication: PUBLICATION, tables: tables.map(displayName) }, 'publication updated to the replication set');
     }
@@ -339,6 +350,10 @@ export class LogicalSource implements Source {
 
   async next(prepared: PreparedTables, from: ReplicaPosition): Promise<NextBatch> {
     await this.streamStarting;
+    if (this.setChanged) {
+      this.setChanged = false;
+      return 'schema-changed';
+    }
     if (this.restartNeeded) {
       await this.recovered(prepared, from);
       return { empty: true, snapshot: '' };
