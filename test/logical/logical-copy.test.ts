@@ -19,6 +19,29 @@ import { type TestServers, tableText, waitFor } from '../support/servers.js';
 import { startInProcess } from '../support/service.js';
 import { LOGICAL_ENV, startLogicalServers } from './logical-servers.js';
 
+/** Runs `step(client, n)` for n = 1, 2, … on a connection of its own until `stop()`, which says how many ran. */
+async function keepWriting(url: string, step: (client: pg.Client, n: number) => Promise<unknown>) {
+  const client = new pg.Client(url);
+  await client.connect();
+  let writing = true;
+  let n = 0;
+  const writes = (async () => {
+    while (writing) await step(client, ++n);
+  })();
+  writes.catch(() => {}); // seen by stop()
+  let stopped: Promise<number> | undefined;
+  const stop = async () => {
+    writing = false;
+    try {
+      await writes;
+    } finally {
+      await client.end();
+    }
+    return n;
+  };
+  return { stop: () => (stopped ??= stop()) };
+}
+
 describe('logical mode: initial copies under writes', () => {
   let servers: TestServers;
   let service: Service | undefined;
@@ -48,24 +71,17 @@ describe('logical mode: initial copies under writes', () => {
   it('copies a table added while writes go on, chunk by chunk, and ends equal', async () => {
     service = await startInProcess(servers, { ...LOGICAL_ENV, COPY_CHUNK_ROWS: '2000' });
     await waitFor('streaming', async () => service?.status.snapshot().batches !== 0);
-    const writer = new pg.Client(servers.primaryUrl);
-    await writer.connect();
-    let writing = true;
-    let n = 0;
-    const writes = (async () => {
-      while (writing) {
-        n++;
-        const id = 1 + ((n * 7919) % 30000);
-        await writer.query(
-          `BEGIN;
+    const writer = await keepWriting(servers.primaryUrl, (client, n) => {
+      const id = 1 + ((n * 7919) % 30000);
+      return client.query(
+        `BEGIN;
            UPDATE public.accounts SET balance = balance + 1, note = note || '.' WHERE id = ${id};
            DELETE FROM public.accounts WHERE id = ${1 + ((id * 31) % 30000)};
            INSERT INTO public.accounts VALUES (${30000 + n}, ${n}, 'new') ON CONFLICT (id) DO NOTHING;
            INSERT INTO users (name, email) VALUES ('u${n}', 'u${n}@copy.example');
            COMMIT`,
-        );
-      }
-    })();
+      );
+    });
     const o = owner();
     try {
       await addTable(o.primary, o.replica, 'public.accounts');
@@ -77,9 +93,7 @@ describe('logical mode: initial copies under writes', () => {
       "SELECT rows_copied::int AS n FROM replicator.copy_progress WHERE table_name = 'accounts'",
     );
     assert.ok(progress.rows[0].n >= 29000, `copied ${progress.rows[0].n} rows`);
-    writing = false;
-    await writes;
-    await writer.end();
+    const n = await writer.stop();
     assert.ok(n > 20, `the writer made ${n} transactions during the copy`);
     await waitFor('accounts equal', equal('public.accounts'), 30_000);
     await waitFor('users equal', equal('users'), 30_000);
@@ -198,17 +212,10 @@ describe('logical mode: initial copies under writes', () => {
     );
     await service?.stop();
     service = await startInProcess(servers, { ...LOGICAL_ENV, COPY_CHUNK_ROWS: '250' });
-    const writer = new pg.Client(servers.primaryUrl);
-    await writer.connect();
-    let writing = true;
-    let n = 0;
-    const writes = (async () => {
-      while (writing) {
-        n++;
-        // The last rows in key order: copied last, updated all through the copy.
-        await writer.query('UPDATE public.docs SET n = n + 1 WHERE id = $1', [3000 - (n % 50)]);
-      }
-    })();
+    // The last rows in key order: copied last, updated all through the copy.
+    const writer = await keepWriting(servers.primaryUrl, (client, n) =>
+      client.query('UPDATE public.docs SET n = n + 1 WHERE id = $1', [3000 - (n % 50)]),
+    );
     try {
       const o = owner();
       try {
@@ -219,8 +226,7 @@ describe('logical mode: initial copies under writes', () => {
       await waitFor('the copy done', copyDone('docs'), 60_000).catch((error: Error) => {
         throw new Error(`${error.message}; last error: ${service?.status.snapshot().last_error}`);
       });
-      writing = false;
-      await writes;
+      const n = await writer.stop();
       assert.ok(n > 20, `the writer made ${n} updates during the copy`);
       await waitFor('docs equal', equal('public.docs'), 30_000);
       assert.equal(service?.status.snapshot().error_count, 0, String(service?.status.snapshot().last_error));
@@ -236,9 +242,7 @@ describe('logical mode: initial copies under writes', () => {
       assert.equal((await servers.replicaSql.query('SELECT 1 FROM public.docs WHERE id = 7')).rowCount, 0);
       assert.equal(service?.status.snapshot().error_count, 0, String(service?.status.snapshot().last_error));
     } finally {
-      writing = false;
-      await writes.catch(() => {});
-      await writer.end();
+      await writer.stop().catch(() => {});
       await service?.stop();
       service = undefined;
     }
