@@ -206,11 +206,10 @@ export class ReplicationLoop {
    */
   private reportLeftOut(result: BatchResult): void {
     if (!result.counts.leftOut) return;
-    const copying = new Set([...this.currentCopies().keys()].map((t) => displayName(t.table)));
-    for (const c of result.copied) copying.add(displayName(c.table));
     for (const [table, updates] of result.counts.leftOut) {
       const name = displayName(table.table);
-      if (copying.has(name)) {
+      // Copying still, or finished by this very batch.
+      if (this.currentCopies().has(table) || result.copied.some((c) => c.table === table.table)) {
         this.log.debug({ table: name, updates }, 'UPDATEs of rows the initial copy has not reached yet left to the copy');
         continue;
       }

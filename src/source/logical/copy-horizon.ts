@@ -21,7 +21,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../../db/database.js';
 
 /** How long an initial copy waits for older transactions to end before a warning naming them. */
-export const HORIZON_WARN_MS = 10_000;
+const HORIZON_WARN_MS = 10_000;
 const FIRST_DELAY_MS = 5;
 const LONGEST_DELAY_MS = 200;
 
@@ -47,9 +47,9 @@ export class CopyHorizon {
     this.nextLookAt = 0;
   }
 
-  /** While a copy waits: how long until its next look; null when none waits. */
+  /** While a copy waits: how long until its next look (at least the first delay, so an idle caller never spins); null when none waits. */
   get msToNextLook(): number | null {
-    return this.snapshot === null || this.waitingSince === null ? null : Math.max(0, this.nextLookAt - Date.now());
+    return this.snapshot === null || this.waitingSince === null ? null : Math.max(FIRST_DELAY_MS, this.nextLookAt - Date.now());
   }
 
   /** Whether a copy may take its snapshot now: every older transaction has ended. One round trip at most, none before its delay is up. */
